@@ -1,0 +1,170 @@
+/* qwglm: a private multimodal assistant engine. Public C API.
+ *
+ * Usage:
+ *     qwglm_model_params mp = qwglm_model_default_params();
+ *     char err[QWGLM_ERR_SIZE];
+ *     qwglm_model *m;
+ *     if (qwglm_model_load("Qwen3-0.6B/", &mp, &m, err)) { fprintf(stderr, "%s\n", err); return 1; }
+ *     qwglm_session_params sp = qwglm_session_default_params();
+ *     qwglm_session *s;
+ *     if (qwglm_session_open(m, &sp, &s, err)) { ... }
+ *     qwglm_generate_params gp = qwglm_generate_default_params(m);
+ *     qwglm_session_generate(s, ids, n_ids, &gp, on_token, user);
+ *     qwglm_session_close(s);
+ *     qwglm_model_free(m);
+ *
+ * Threads: a model is immutable once loaded and may be shared by sessions on several threads; a session is used
+ * by one thread at a time. The library never prints (logging is a callback), never exits and keeps no globals.
+ */
+#ifndef QWGLM_H
+#define QWGLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define QWGLM_API __attribute__((visibility("default")))
+#else
+#define QWGLM_API
+#endif
+
+#define QWGLM_ERR_SIZE 256 /* bytes of every caller-provided error buffer */
+
+typedef enum qwglm_status { /* stable numbers: append, never renumber */
+    QWGLM_OK = 0,
+    QWGLM_ERR_IO = 1,        /* file missing or unreadable */
+    QWGLM_ERR_FORMAT = 2,    /* malformed or unsupported input */
+    QWGLM_ERR_NOMEM = 3,     /* host or device memory */
+    QWGLM_ERR_ARG = 4,       /* caller error */
+    QWGLM_ERR_BACKEND = 5,   /* device lost, driver error */
+    QWGLM_ERR_CANCELLED = 6, /* a callback returned nonzero */
+    QWGLM_ERR_CONTEXT = 7,   /* the prompt or the reply does not fit the context */
+} qwglm_status;
+
+/* A short English name of st ("format error"). Never NULL. */
+QWGLM_API const char *qwglm_status_str(qwglm_status st);
+
+typedef enum qwglm_log_level { QWGLM_LOG_ERROR, QWGLM_LOG_WARN, QWGLM_LOG_INFO, QWGLM_LOG_DEBUG } qwglm_log_level;
+typedef void (*qwglm_log_fn)(qwglm_log_level level, const char *msg, void *user);
+
+/* Precision of the weights once loaded. AUTO keeps bf16/f16 checkpoints in bf16 and f32 ones in f32. */
+typedef enum qwglm_dtype {
+    QWGLM_DTYPE_AUTO = 0,
+    QWGLM_DTYPE_F32 = 1,
+    QWGLM_DTYPE_BF16 = 2,
+    QWGLM_DTYPE_Q8 = 3,
+    QWGLM_DTYPE_Q4 = 4,
+} qwglm_dtype;
+
+/* Parses "f32", "bf16", "q8", "q4" or "auto"; returns -1 for anything else. */
+QWGLM_API int qwglm_dtype_parse(const char *s);
+
+/* ---- model ---- */
+
+typedef struct qwglm_model qwglm_model;
+
+typedef struct qwglm_model_params {
+    qwglm_dtype dtype; /* weight precision after loading */
+    int n_threads;     /* CPU threads; 0 = one per core */
+    qwglm_log_fn log;  /* NULL: silent */
+    void *log_user;
+} qwglm_model_params;
+
+QWGLM_API qwglm_model_params qwglm_model_default_params(void);
+
+/* Loads a Hugging Face model directory (config.json, *.safetensors, optional generation_config.json). On failure
+ * *out is NULL and err (NULL or QWGLM_ERR_SIZE bytes) says why in one line. */
+QWGLM_API qwglm_status qwglm_model_load(const char *dir, const qwglm_model_params *p, qwglm_model **out,
+                                        char *err);
+/* Frees m. NULL is a no-op. Close its sessions first. */
+QWGLM_API void qwglm_model_free(qwglm_model *m);
+
+typedef struct qwglm_model_info {
+    const char *arch;      /* "qwen3" or "qwen3_vl"; owned by the model */
+    int n_vocab, n_layers, n_embd, n_heads, n_kv_heads, head_dim, n_ff;
+    int n_ctx_train;       /* max_position_embeddings */
+    qwglm_dtype dtype;     /* precision of the loaded layer weights */
+    size_t weight_bytes;   /* bytes of weights the backend holds */
+    int n_eos;             /* end-of-sequence ids from generation_config.json / config.json */
+    int32_t eos[8];
+} qwglm_model_info;
+
+QWGLM_API void qwglm_model_get_info(const qwglm_model *m, qwglm_model_info *info);
+
+/* ---- sampling ---- */
+
+/* Applied in this order: repetition / presence / frequency penalties over the last penalty_last_n tokens, top-k,
+ * temperature, top-p, min-p, then a draw from the seeded generator. temperature <= 0 is greedy. */
+typedef struct qwglm_sampling {
+    float temperature;        /* 0: greedy */
+    int top_k;                /* 0: off */
+    float top_p;              /* 1: off */
+    float min_p;              /* 0: off */
+    float repetition_penalty; /* 1: off; as transformers: divide positive logits, multiply negative ones */
+    float presence_penalty;   /* 0: off; subtracted once per seen token */
+    float frequency_penalty;  /* 0: off; subtracted per occurrence */
+    int penalty_last_n;       /* tokens the penalties look back over; -1: the whole context */
+    uint64_t seed;            /* same seed, same prompt, same settings: same tokens */
+} qwglm_sampling;
+
+/* Greedy decoding, all filters off. */
+QWGLM_API qwglm_sampling qwglm_sampling_greedy(void);
+/* The model's own defaults from generation_config.json (greedy when it sets none). */
+QWGLM_API qwglm_sampling qwglm_model_sampling_defaults(const qwglm_model *m);
+
+/* ---- session ---- */
+
+typedef struct qwglm_session qwglm_session;
+
+typedef struct qwglm_session_params {
+    int n_ctx; /* tokens of KV cache; 0 = min(model's max_position_embeddings, 4096) */
+} qwglm_session_params;
+
+QWGLM_API qwglm_session_params qwglm_session_default_params(void);
+
+/* Opens a session (KV cache, scratch, sampler state) on m. m must outlive it. */
+QWGLM_API qwglm_status qwglm_session_open(qwglm_model *m, const qwglm_session_params *p, qwglm_session **out,
+                                          char *err);
+/* Frees s. NULL is a no-op. */
+QWGLM_API void qwglm_session_close(qwglm_session *s);
+/* Why the last failed call on s failed; owned by s, valid until the next call on s. */
+QWGLM_API const char *qwglm_session_error(const qwglm_session *s);
+/* Tokens in the KV cache. */
+QWGLM_API int qwglm_session_n_past(const qwglm_session *s);
+/* Context size in tokens. */
+QWGLM_API int qwglm_session_n_ctx(const qwglm_session *s);
+/* Forgets everything after the first n tokens (n <= n_past), so a new prompt can reuse a shared prefix. */
+QWGLM_API qwglm_status qwglm_session_truncate(qwglm_session *s, int n);
+
+/* Appends ids to the context in one batched forward pass. When logits is non-NULL it receives the n_vocab
+ * logits of the last id. Fails with QWGLM_ERR_CONTEXT when the ids do not fit, QWGLM_ERR_ARG for an id outside
+ * the vocabulary; the session is unchanged on failure. */
+QWGLM_API qwglm_status qwglm_session_eval(qwglm_session *s, const int32_t *ids, int n, float *logits);
+
+/* Called once per generated token with the logits that chose it (n_vocab floats, valid during the call).
+ * Return nonzero to stop. */
+typedef int (*qwglm_token_fn)(int32_t id, const float *logits, void *user);
+
+typedef struct qwglm_generate_params {
+    qwglm_sampling sampling;
+    int max_tokens;      /* -1: until an end id or the context is full */
+    int n_stop_ids;      /* ids that end generation (emitted to the callback, then stop) */
+    const int32_t *stop_ids;
+} qwglm_generate_params;
+
+/* Model's default sampling, unlimited length, the model's eos ids as stop ids. */
+QWGLM_API qwglm_generate_params qwglm_generate_default_params(const qwglm_model *m);
+
+/* Evaluates prompt (appended to what the session holds), then samples tokens until a stop id, max_tokens, a full
+ * context or fn returning nonzero (QWGLM_ERR_CANCELLED). A full context ends generation with QWGLM_OK. */
+QWGLM_API qwglm_status qwglm_session_generate(qwglm_session *s, const int32_t *prompt, int n_prompt,
+                                              const qwglm_generate_params *p, qwglm_token_fn fn, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,8 @@
+/* The qwglm subcommands: each lives in its own cmd_<name>.c and returns the process exit status
+ * (0 success, 1 failure, 2 usage error or, where a command says so, an incomplete result). */
+#ifndef QWGLM_COMMANDS_H
+#define QWGLM_COMMANDS_H
+
+int cmd_version(int argc, char **argv);
+
+#endif
