@@ -17,3 +17,10 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQWGLM_SANITIZE=ON >
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== fuzz targets, a short bounded run each"
+if command -v clang >/dev/null; then
+    scripts/fuzz.sh "${QWGLM_FUZZ_SECONDS:-10}"
+else
+    echo "clang not installed: skipped"
+fi
