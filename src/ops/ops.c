@@ -10,8 +10,8 @@ static const struct {
     [QW_DTYPE_F32] = {"f32", 1, 4},
     [QW_DTYPE_F16] = {"f16", 1, 2},
     [QW_DTYPE_BF16] = {"bf16", 1, 2},
-    [QW_DTYPE_Q8] = {"q8", QW_QBLOCK, sizeof(struct qw_block_q8)},
-    [QW_DTYPE_Q4] = {"q4", QW_QBLOCK, sizeof(struct qw_block_q4)},
+    [QW_DTYPE_Q8] = {"q8", QW_QBLOCK, QW_Q8_BLOCK_BYTES},
+    [QW_DTYPE_Q4] = {"q4", QW_QBLOCK, QW_Q4_BLOCK_BYTES},
     [QW_DTYPE_I32] = {"i32", 1, 4},
 };
 _Static_assert(sizeof dtype_info / sizeof dtype_info[0] == QW_DTYPE_COUNT, "dtype table");

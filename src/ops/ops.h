@@ -22,8 +22,8 @@ enum qw_dtype {
     QW_DTYPE_F32,
     QW_DTYPE_F16,
     QW_DTYPE_BF16,
-    QW_DTYPE_Q8, /* blocks of 32 int8 with one f16 scale: see ops/quant.h */
-    QW_DTYPE_Q4, /* blocks of 32 4-bit values with one f16 scale: see ops/quant.h */
+    QW_DTYPE_Q8, /* blocks of 32 int8 with one f16 scale, interleaved per row: see ops/quant.h */
+    QW_DTYPE_Q4, /* blocks of 32 4-bit values with one f16 scale, interleaved per row: see ops/quant.h */
     QW_DTYPE_I32,
     QW_DTYPE_COUNT
 };
@@ -55,7 +55,7 @@ static inline struct qw_tensor qw_rows(struct qw_tensor t, int64_t r0, int64_t n
     return t;
 }
 
-/* Columns [c0, c0 + n) of every row of t (plain dtypes; quantized ones only at block boundaries). */
+/* Columns [c0, c0 + n) of every row of t (plain dtypes only: quantized rows are interleaved, see ops/quant.h). */
 static inline struct qw_tensor qw_cols(struct qw_tensor t, int64_t c0, int64_t n)
 {
     t.offset += qw_row_bytes(t.dtype, c0);

@@ -7,5 +7,8 @@
 
 /* Creates a CPU backend with n_threads threads (<= 0: one per core). Free with be->ops->free(be->ctx). */
 qwglm_status cpu_backend_create(int n_threads, struct qw_backend *out, struct qw_err *e);
+/* The same with one kernel variant by name ("scalar", "avx2", "avx512", "neon", ...; NULL: the best this CPU
+ * runs). Fails with QWGLM_ERR_ARG when this machine cannot run it. */
+qwglm_status cpu_backend_create_isa(int n_threads, const char *isa, struct qw_backend *out, struct qw_err *e);
 
 #endif

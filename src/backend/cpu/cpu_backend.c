@@ -37,6 +37,23 @@ bool cpu_check_f32(struct cpu_ctx *c, struct qw_tensor t, const char *op, const 
            cpu_check(c, t.dtype == QW_DTYPE_F32, "%s: %s is %s, not f32", op, name, qw_dtype_name(t.dtype));
 }
 
+void *cpu_scratch_get(struct cpu_ctx *c, struct cpu_scratch *s, size_t bytes)
+{
+    if (bytes <= s->cap) return s->p;
+    void *p = bytes < SIZE_MAX - 63 ? qw_aligned_alloc(64, (bytes + 63) & ~(size_t)63) : NULL;
+    if (!p) {
+        if (c->err.status == QWGLM_OK) {
+            c->err.status = QWGLM_ERR_NOMEM;
+            snprintf(c->err.msg, sizeof c->err.msg, "cpu: scratch of %zu bytes", bytes);
+        }
+        return NULL;
+    }
+    qw_free(s->p);
+    s->p = p;
+    s->cap = bytes;
+    return p;
+}
+
 struct parallel_job {
     int64_t n;
     cpu_rows_fn fn;
@@ -146,8 +163,8 @@ static void convert_rows(void *arg, int ith, int nth)
         case QW_DTYPE_F16:
             for (int64_t i = 0; i < j->cols; i++) ((uint16_t *)d)[i] = f32_to_f16(tmp[i]);
             break;
-        case QW_DTYPE_Q8: qw_quantize_q8(tmp, (struct qw_block_q8 *)d, j->cols); break;
-        case QW_DTYPE_Q4: qw_quantize_q4(tmp, (struct qw_block_q4 *)d, j->cols); break;
+        case QW_DTYPE_Q8: qw_quantize_row_q8(tmp, d, j->cols); break;
+        case QW_DTYPE_Q4: qw_quantize_row_q4(tmp, d, j->cols); break;
         default: break;
         }
     }
@@ -172,7 +189,8 @@ static qwglm_status cpu_weight_upload(void *ctx, const void *src, enum qw_dtype 
     if (rows < 0 || !size_mul_ok((size_t)rows, row_bytes, &bytes))
         return qw_fail(e, QWGLM_ERR_ARG, "cpu: weight too large");
     struct qw_buf *b;
-    size_t align = dst_dtype == QW_DTYPE_F32 ? 4 : 2;
+    /* typed rows must be aligned for their element; quantized rows are read with unaligned loads and memcpy */
+    size_t align = dst_dtype == QW_DTYPE_F32 ? 4 : qw_dtype_block(dst_dtype) > 1 ? 1 : 2;
     if (dst_dtype == src_dtype && ((uintptr_t)src % align) == 0) {
         /* already in the right form: read it where it lies (an mmapped checkpoint) */
         b = qw_calloc(1, sizeof *b);
@@ -204,6 +222,11 @@ static void cpu_free(void *ctx)
     struct cpu_ctx *c = ctx;
     if (!c) return;
     qw_pool_free(c->pool);
+    if (c->thread)
+        for (int i = 0; i < c->n_threads; i++) qw_free(c->thread[i].p);
+    qw_free(c->thread);
+    qw_free(c->act.p);
+    pthread_mutex_destroy(&c->lock);
     qw_free(c);
 }
 
@@ -232,19 +255,34 @@ static const struct qw_backend_ops cpu_ops = {
     .conv1d = cpu_conv1d,
 };
 
-qwglm_status cpu_backend_create(int n_threads, struct qw_backend *out, struct qw_err *e)
+qwglm_status cpu_backend_create_isa(int n_threads, const char *isa, struct qw_backend *out, struct qw_err *e)
 {
     memset(out, 0, sizeof *out);
+    struct cpu_kernels k;
+    if (!cpu_kernels_init(&k, isa))
+        return qw_fail(e, QWGLM_ERR_ARG, "cpu: kernels '%s' are not available on this machine", isa);
     struct cpu_ctx *c = qw_calloc(1, sizeof *c);
     if (!c) return qw_fail(e, QWGLM_ERR_NOMEM, "cpu backend");
+    pthread_mutex_init(&c->lock, NULL);
+    c->k = k;
     c->pool = qw_pool_create(n_threads);
     if (!c->pool) {
+        pthread_mutex_destroy(&c->lock);
         qw_free(c);
         return qw_fail(e, QWGLM_ERR_NOMEM, "cpu backend: could not start %d threads", n_threads);
     }
     c->n_threads = qw_pool_size(c->pool);
-    cpu_kernels_init(&c->k, false);
+    c->thread = qw_calloc((size_t)c->n_threads, sizeof *c->thread);
+    if (!c->thread) {
+        cpu_free(c);
+        return qw_fail(e, QWGLM_ERR_NOMEM, "cpu backend");
+    }
     out->ops = &cpu_ops;
     out->ctx = c;
     return QWGLM_OK;
+}
+
+qwglm_status cpu_backend_create(int n_threads, struct qw_backend *out, struct qw_err *e)
+{
+    return cpu_backend_create_isa(n_threads, NULL, out, e);
 }

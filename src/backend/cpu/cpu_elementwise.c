@@ -12,21 +12,14 @@ static bool same_shape(struct qw_tensor a, struct qw_tensor b) { return a.rows =
 struct norm_job {
     struct qw_tensor y, x, w, b;
     float eps;
+    const struct cpu_kernels *k;
 };
 
 static void rmsnorm_rows(void *arg, int64_t r0, int64_t r1)
 {
     const struct norm_job *j = arg;
-    const int64_t n = j->x.cols;
     const float *w = cpu_row(j->w, 0);
-    for (int64_t r = r0; r < r1; r++) {
-        const float *x = cpu_row(j->x, r);
-        float *y = cpu_row(j->y, r);
-        double ss = 0;
-        for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
-        float inv = 1.0f / sqrtf((float)(ss / (double)n) + j->eps);
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * inv * w[i];
-    }
+    for (int64_t r = r0; r < r1; r++) j->k->rmsnorm(cpu_row(j->y, r), cpu_row(j->x, r), w, j->x.cols, j->eps);
 }
 
 void cpu_rmsnorm(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, float eps)
@@ -36,7 +29,7 @@ void cpu_rmsnorm(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_te
         !cpu_check_f32(c, w, "rmsnorm", "w") ||
         !cpu_check(c, same_shape(x, y) && w.cols == x.cols && x.cols > 0, "rmsnorm: shapes"))
         return;
-    struct norm_job j = {y, x, w, {0}, eps};
+    struct norm_job j = {y, x, w, {0}, eps, &c->k};
     cpu_parallel(c, x.rows, x.cols * 2, rmsnorm_rows, &j);
 }
 
@@ -74,7 +67,7 @@ void cpu_layernorm(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_
         return;
     if (qw_tensor_present(b) && (!cpu_check_f32(c, b, "layernorm", "b") || !cpu_check(c, b.cols == x.cols, "layernorm: b")))
         return;
-    struct norm_job j = {y, x, w, b, eps};
+    struct norm_job j = {y, x, w, b, eps, &c->k};
     cpu_parallel(c, x.rows, x.cols * 3, layernorm_rows, &j);
 }
 
@@ -123,6 +116,7 @@ enum binop { BIN_ADD, BIN_MUL };
 struct binary_job {
     struct qw_tensor y, a, b;
     enum binop op;
+    const struct cpu_kernels *k;
 };
 
 static void binary_rows(void *arg, int64_t r0, int64_t r1)
@@ -132,7 +126,7 @@ static void binary_rows(void *arg, int64_t r0, int64_t r1)
         const float *a = cpu_row(j->a, r), *b = cpu_row(j->b, j->b.rows == 1 ? 0 : r);
         float *y = cpu_row(j->y, r);
         if (j->op == BIN_ADD)
-            for (int64_t i = 0; i < j->a.cols; i++) y[i] = a[i] + b[i];
+            j->k->add(y, a, b, j->a.cols);
         else
             for (int64_t i = 0; i < j->a.cols; i++) y[i] = a[i] * b[i];
     }
@@ -146,7 +140,7 @@ static void binary(struct cpu_ctx *c, struct qw_tensor y, struct qw_tensor a, st
                    "%s: shapes %lldx%lld and %lldx%lld", name, (long long)a.rows, (long long)a.cols,
                    (long long)b.rows, (long long)b.cols))
         return;
-    struct binary_job j = {y, a, b, op};
+    struct binary_job j = {y, a, b, op, &c->k};
     cpu_parallel(c, a.rows, a.cols, binary_rows, &j);
 }
 
@@ -165,6 +159,7 @@ struct unary_job {
     enum qw_unary op;
     float scale, shift;
     int kind; /* 0 unary, 1 affine, 2 swiglu */
+    const struct cpu_kernels *k;
 };
 
 static inline float silu(float x) { return x / (1.0f + expf(-x)); }
@@ -195,8 +190,7 @@ static void unary_rows(void *arg, int64_t r0, int64_t r1)
         } else if (j->kind == 1) {
             for (int64_t i = 0; i < j->x.cols; i++) y[i] = x[i] * j->scale + j->shift;
         } else {
-            const float *u = cpu_row(j->g, r);
-            for (int64_t i = 0; i < j->x.cols; i++) y[i] = silu(x[i]) * u[i];
+            j->k->swiglu(y, x, cpu_row(j->g, r), j->x.cols);
         }
     }
 }
@@ -228,7 +222,7 @@ void cpu_swiglu(void *ctx, struct qw_tensor y, struct qw_tensor gate, struct qw_
         !cpu_check_f32(c, up, "swiglu", "up") ||
         !cpu_check(c, same_shape(gate, y) && same_shape(up, y), "swiglu: shapes"))
         return;
-    struct unary_job j = {.y = y, .x = gate, .g = up, .kind = 2};
+    struct unary_job j = {.y = y, .x = gate, .g = up, .kind = 2, .k = &c->k};
     cpu_parallel(c, y.rows, y.cols * 8, unary_rows, &j);
 }
 
@@ -259,6 +253,7 @@ void cpu_softmax(void *ctx, struct qw_tensor x)
 
 struct copy_job {
     struct qw_tensor y, x;
+    const struct cpu_kernels *k;
 };
 
 static void copy_rows(void *arg, int64_t r0, int64_t r1)
@@ -269,12 +264,8 @@ static void copy_rows(void *arg, int64_t r0, int64_t r1)
         uint8_t *y = (uint8_t *)cpu_ptr(j->y) + (size_t)r * qw_row_bytes(j->y.dtype, j->y.stride);
         switch (j->y.dtype) {
         case QW_DTYPE_F32: memcpy(y, x, (size_t)j->x.cols * 4); break;
-        case QW_DTYPE_F16:
-            for (int64_t i = 0; i < j->x.cols; i++) ((uint16_t *)y)[i] = f32_to_f16(x[i]);
-            break;
-        case QW_DTYPE_BF16:
-            for (int64_t i = 0; i < j->x.cols; i++) ((uint16_t *)y)[i] = f32_to_bf16(x[i]);
-            break;
+        case QW_DTYPE_F16: j->k->to_f16(x, (uint16_t *)y, j->x.cols); break;
+        case QW_DTYPE_BF16: j->k->to_bf16(x, (uint16_t *)y, j->x.cols); break;
         default: break;
         }
     }
@@ -288,6 +279,6 @@ void cpu_copy(void *ctx, struct qw_tensor y, struct qw_tensor x)
                                            y.dtype == QW_DTYPE_BF16),
                    "copy: shapes or dtype"))
         return;
-    struct copy_job j = {y, x};
+    struct copy_job j = {y, x, &c->k};
     cpu_parallel(c, x.rows, x.cols, copy_rows, &j);
 }

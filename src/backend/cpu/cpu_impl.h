@@ -2,6 +2,7 @@
 #ifndef QW_CPU_IMPL_H
 #define QW_CPU_IMPL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 
 #include "base/pool.h"
@@ -14,11 +15,22 @@ struct qw_buf {
     bool owned; /* false: wraps caller memory (an mmapped checkpoint) */
 };
 
+/* Memory an op reuses from call to call: grown when a larger request comes (so a decode loop, once warm, never
+ * allocates), freed with the backend. */
+struct cpu_scratch {
+    void *p;
+    size_t cap;
+};
+
 struct cpu_ctx {
     struct qw_pool *pool;
     int n_threads;
     struct qw_err err; /* first failure since the last sync */
     struct cpu_kernels k;
+    /* Ops that use the scratch below hold this lock: sessions on several threads may share one backend. */
+    pthread_mutex_t lock;
+    struct cpu_scratch act;     /* activations converted for a product (struct cpu_act16 or bf16 rows) */
+    struct cpu_scratch *thread; /* [n_threads] per-thread tiles (attention) */
 };
 
 static inline void *cpu_ptr(struct qw_tensor t) { return t.buf->data + t.offset; }
@@ -32,6 +44,9 @@ bool cpu_check(struct cpu_ctx *c, bool ok, const char *fmt, ...) __attribute__((
 /* The tensor is present, f32, and lies within its buffer. */
 bool cpu_check_f32(struct cpu_ctx *c, struct qw_tensor t, const char *op, const char *name);
 bool cpu_check_bounds(struct cpu_ctx *c, struct qw_tensor t, const char *op, const char *name);
+
+/* At least bytes of s, 64-byte aligned, or NULL (recorded as QWGLM_ERR_NOMEM in c) when memory runs out. */
+void *cpu_scratch_get(struct cpu_ctx *c, struct cpu_scratch *s, size_t bytes);
 
 /* Runs fn(arg, r0, r1) over [0, n) split into contiguous ranges, one per thread (inline when work is small). */
 typedef void (*cpu_rows_fn)(void *arg, int64_t r0, int64_t r1);

@@ -1,7 +1,18 @@
-/* Embedding lookups and linear layers: y = x @ w^T + b. */
+/* Embedding lookups and linear layers: y = x @ w^T + b.
+ *
+ * A linear layer converts its activations once (16-bit blocks for Q8/Q4 weights, bf16 rows for BF16 weights
+ * when the CPU has bf16 dot products and there are enough rows to pay for it), then splits the weight rows into
+ * one contiguous range per thread: each thread streams its own part of the matrix once, whatever the number of
+ * activation rows (the kernels keep activations in cache and walk weights in tiles, see kernels.h). */
 #include <string.h>
 
+#include "base/mem.h"
 #include "cpu_impl.h"
+#include "ops/quant.h"
+
+#define BF16X_MIN_ROWS 4   /* below this, bf16 products are memory-bound: keep f32 activations */
+#define SPLIT_ALIGN 8      /* weight rows per thread: a multiple of the kernels' 4-row tiles */
+#define INLINE_WORK 32768  /* multiply-adds below which waking threads costs more than it saves */
 
 void cpu_get_rows(void *ctx, struct qw_tensor y, struct qw_tensor table, struct qw_tensor ids)
 {
@@ -13,7 +24,9 @@ void cpu_get_rows(void *ctx, struct qw_tensor y, struct qw_tensor table, struct 
     if (!cpu_check(c, ids.dtype == QW_DTYPE_I32 && (ids.rows == 1 || ids.cols == 1) && ids.stride == ids.cols,
                    "get_rows: ids must be a contiguous i32 vector") ||
         !cpu_check(c, y.rows == n && y.cols == table.cols, "get_rows: y is %lldx%lld, expected %lldx%lld",
-                   (long long)y.rows, (long long)y.cols, (long long)n, (long long)table.cols))
+                   (long long)y.rows, (long long)y.cols, (long long)n, (long long)table.cols) ||
+        !cpu_check(c, qw_dtype_block(table.dtype) == 1 || table.stride == table.cols,
+                   "get_rows: a %s table cannot be a column slice", qw_dtype_name(table.dtype)))
         return;
     const int32_t *id = cpu_ptr(ids);
     size_t row_bytes = qw_row_bytes(table.dtype, table.stride);
@@ -29,30 +42,71 @@ void cpu_get_rows(void *ctx, struct qw_tensor y, struct qw_tensor table, struct 
 }
 
 struct linear_job {
-    struct qw_tensor y, x, w, b;
-    cpu_dot_fn dot;
+    struct cpu_gemm g;
+    cpu_gemm_fn fn;
+    const float *bias;
+    int64_t m;
+    const struct cpu_kernels *k;
+    const float *x; /* f32 input rows, for the conversion step */
+    int64_t x_stride;
 };
 
-/* Output features [j0, j1) for every input row. Weight rows are taken in groups of 4 and each group meets every
- * input row, so a weight row is streamed from memory once per call while the input stays in cache. */
-static void linear_rows(void *arg, int64_t j0, int64_t j1)
+static void linear_rows(struct linear_job *j, int64_t r0, int64_t r1)
 {
-    const struct linear_job *jb = arg;
-    const int64_t n = jb->x.rows, k = jb->x.cols;
-    const uint8_t *w = cpu_ptr(jb->w);
-    const size_t w_row = qw_row_bytes(jb->w.dtype, jb->w.stride);
-    const float *bias = qw_tensor_present(jb->b) ? cpu_row(jb->b, 0) : NULL;
-    for (int64_t j = j0; j < j1; j += 4) {
-        int64_t je = j + 4 < j1 ? j + 4 : j1;
-        for (int64_t i = 0; i < n; i++) {
-            const float *xi = cpu_row(jb->x, i);
-            float *yi = cpu_row(jb->y, i);
-            for (int64_t jj = j; jj < je; jj++) {
-                float s = jb->dot(w + (size_t)jj * w_row, xi, k);
-                yi[jj] = bias ? s + bias[jj] : s;
-            }
+    if (r1 <= r0) return;
+    j->fn(&j->g, r0, r1);
+    if (j->bias)
+        for (int64_t t = 0; t < j->g.n; t++) {
+            float *y = j->g.y + t * j->g.y_stride;
+            for (int64_t r = r0; r < r1; r++) y[r] += j->bias[r];
         }
+}
+
+static void linear_thunk(void *arg, int ith, int nth)
+{
+    struct linear_job *j = arg;
+    long lo, hi;
+    qw_split_rows((long)j->m, ith, nth, SPLIT_ALIGN, &lo, &hi);
+    linear_rows(j, lo, hi);
+}
+
+/* Activation rows [t0, t1) into the form the kernel reads. */
+static void convert_rows(struct linear_job *j, int64_t t0, int64_t t1)
+{
+    const int64_t k = j->g.k, nb = k / QW_QBLOCK;
+    for (int64_t t = t0; t < t1; t++) {
+        const float *x = j->x + t * j->x_stride;
+        if (j->g.xb) j->k->to_bf16(x, (uint16_t *)j->g.xb + t * k, k);
+        else j->k->quantize_act16(x, k, j->g.a.q + t * k, j->g.a.d + t * nb, j->g.a.s + t * nb);
     }
+}
+
+static void convert_thunk(void *arg, int ith, int nth)
+{
+    struct linear_job *j = arg;
+    long lo, hi;
+    qw_split_rows((long)j->g.n, ith, nth, 1, &lo, &hi);
+    if (hi > lo) convert_rows(j, lo, hi);
+}
+
+/* Points j's activations into the context's scratch and converts x into them. False when out of memory. */
+static bool convert_activations(struct cpu_ctx *c, struct linear_job *j, bool bf16)
+{
+    const int64_t n = j->g.n, k = j->g.k, nb = k / QW_QBLOCK;
+    size_t per_row = bf16 ? (size_t)k * 2 : (size_t)k * 2 + (size_t)nb * 8, bytes;
+    if (!size_mul_ok(per_row, (size_t)n, &bytes) || !size_add_ok(bytes, 256, &bytes)) bytes = SIZE_MAX;
+    uint8_t *p = cpu_scratch_get(c, &c->act, bytes);
+    if (!p) return false;
+    if (bf16) {
+        j->g.xb = (const uint16_t *)p;
+    } else {
+        j->g.a.q = (int16_t *)p;
+        j->g.a.d = (float *)(p + (((size_t)n * (size_t)k * 2 + 63) & ~(size_t)63));
+        j->g.a.s = (int32_t *)(j->g.a.d + n * nb);
+    }
+    if (c->n_threads > 1 && n >= 2 * c->n_threads) qw_pool_run(c->pool, convert_thunk, j);
+    else convert_rows(j, 0, n);
+    return true;
 }
 
 void cpu_linear(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b)
@@ -64,12 +118,38 @@ void cpu_linear(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_ten
     if (!cpu_check(c, x.cols == w.cols && y.rows == x.rows && y.cols == w.rows,
                    "linear: y %lldx%lld = x %lldx%lld @ w %lldx%lld^T does not fit", (long long)y.rows,
                    (long long)y.cols, (long long)x.rows, (long long)x.cols, (long long)w.rows, (long long)w.cols) ||
-        !cpu_check(c, c->k.dot[w.dtype] != NULL, "linear: no kernel for %s weights", qw_dtype_name(w.dtype)))
+        !cpu_check(c, c->k.gemm[w.dtype] != NULL, "linear: no kernel for %s weights", qw_dtype_name(w.dtype)))
+        return;
+    bool quant = w.dtype == QW_DTYPE_Q8 || w.dtype == QW_DTYPE_Q4;
+    if (quant && !cpu_check(c, w.stride == w.cols && w.cols % QW_QBLOCK == 0,
+                            "linear: %s weights must be whole rows of a multiple of %d values",
+                            qw_dtype_name(w.dtype), QW_QBLOCK))
         return;
     if (qw_tensor_present(b) &&
         (!cpu_check_f32(c, b, "linear", "b") || !cpu_check(c, b.cols == w.rows, "linear: bias has %lld values",
                                                            (long long)b.cols)))
         return;
-    struct linear_job jb = {y, x, w, b, c->k.dot[w.dtype]};
-    cpu_parallel(c, w.rows, x.rows * x.cols, linear_rows, &jb);
+    if (x.rows == 0 || w.rows == 0) return;
+    struct linear_job j = {
+        .g = {.wtype = w.dtype, .w = cpu_ptr(w), .w_stride = qw_row_bytes(w.dtype, w.stride), .k = w.cols,
+              .n = x.rows, .x = cpu_row(x, 0), .x_stride = x.stride, .y = cpu_row(y, 0), .y_stride = y.stride},
+        .fn = c->k.gemm[w.dtype],
+        .bias = qw_tensor_present(b) ? cpu_row(b, 0) : NULL,
+        .m = w.rows,
+        .k = &c->k,
+        .x = cpu_row(x, 0),
+        .x_stride = x.stride,
+    };
+    bool bf16x = w.dtype == QW_DTYPE_BF16 && c->k.gemm_bf16x && x.rows >= BF16X_MIN_ROWS;
+    pthread_mutex_lock(&c->lock);
+    if (quant || bf16x) {
+        if (!convert_activations(c, &j, bf16x)) goto done;
+        if (bf16x) j.fn = c->k.gemm_bf16x;
+    }
+    if (c->n_threads == 1 || w.rows < 2 * SPLIT_ALIGN || w.rows * x.rows * x.cols < INLINE_WORK)
+        linear_rows(&j, 0, w.rows);
+    else
+        qw_pool_run(c->pool, linear_thunk, &j);
+done:
+    pthread_mutex_unlock(&c->lock);
 }

@@ -1,31 +1,109 @@
-/* CPU kernels behind function pointers chosen once, when the backend starts: a scalar reference for every
- * kernel (the spec) and SIMD variants that must agree with it. */
+/* CPU kernels behind function pointers chosen once, when the backend starts: a scalar reference for every kernel
+ * (the spec, kernels_ref.c) and SIMD variants (kernels_avx2.c, kernels_avx512.c, kernels_neon.c, ...) that must
+ * agree with it; tests/unit/test_kernels.c runs every variant this CPU supports against the reference.
+ *
+ * Matrix products. y[t][r] = dot(weight row r, activation row t) for the n activation rows t and a range of weight
+ * rows r. Decode is n = 1 (a mat-vec: memory-bound, each weight byte read once); prefill is n up to a few hundred
+ * (compute-bound: each weight row meets many activation rows while it is in cache). The activations reach the
+ * kernel in the form its dtype wants, converted once per product by cpu_linear:
+ *   F32, F16 weights:  f32 activations
+ *   BF16 weights:      f32 activations (gemm), or bf16 ones (gemm_bf16x, when the CPU has bf16 dot products)
+ *   Q8, Q4 weights:    16-bit activations per block of 32 (struct cpu_act16), interleaved like the weights
+ *                      (ops/quant.h), so that integer pair dot products line each block up with one 32-bit lane.
+ * 16-bit rather than 8-bit activations: on the qwen3-small fixture 8-bit activations alone cost a mean KL of
+ * 1.1e-3 per token, more than the whole Q8 budget (1e-3); 16-bit ones cost 2e-8 (docs/quantization.md).
+ */
 #ifndef QW_CPU_KERNELS_H
 #define QW_CPU_KERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ops/ops.h"
 
-/* dot(w, x) over k values: w is one weight row of the given dtype, x is f32. */
+/* Activation rows quantized for Q8/Q4 products: row t, block b (nb = k / 32 blocks) holds 32 int16 values
+ * q (stored at the pair positions of ops/quant.h), scale d[t nb + b] = max|x| / 32767 and s[t nb + b] = sum of
+ * the block's q (kernels subtract 8 s for the Q4 offset). */
+struct cpu_act16 {
+    int16_t *q; /* [n][k] */
+    float *d;   /* [n][nb] */
+    int32_t *s; /* [n][nb] */
+};
+
+/* One product: y[t][r] for t < n and the rows a call names. */
+struct cpu_gemm {
+    enum qw_dtype wtype;
+    const uint8_t *w;         /* weight rows */
+    size_t w_stride;          /* bytes between weight rows */
+    int64_t k, n;             /* values per row, activation rows */
+    const float *x;           /* f32 activations [n][x_stride] (F32, F16, BF16) */
+    int64_t x_stride;
+    const uint16_t *xb;       /* bf16 activations [n][k] (gemm_bf16x) */
+    struct cpu_act16 a;       /* Q8, Q4 */
+    float *y;                 /* [n][y_stride] */
+    int64_t y_stride;
+};
+
+/* Weight rows [r0, r1) against all n activation rows. */
+typedef void (*cpu_gemm_fn)(const struct cpu_gemm *g, int64_t r0, int64_t r1);
+/* dot(w, x) over k values: w is one weight row (or a column slice of one) of a plain dtype, x is f32. */
 typedef float (*cpu_dot_fn)(const void *w, const float *x, int64_t k);
 
 struct cpu_kernels {
-    cpu_dot_fn dot[QW_DTYPE_COUNT]; /* NULL for dtypes that are not weights */
-    const char *isa;                /* "scalar", "avx2", "avx512", ... */
+    const char *isa; /* "scalar", "avx2", "avx512", "neon", ... */
+    cpu_gemm_fn gemm[QW_DTYPE_COUNT];  /* NULL for dtypes that are not weights */
+    cpu_gemm_fn gemm_bf16x;            /* BF16 weights x bf16 activations; NULL when not worth it */
+    cpu_dot_fn dot[QW_DTYPE_COUNT];    /* F32, F16, BF16 only: quantized rows cannot be sliced by column */
+    /* One activation row of k values (k a multiple of 32) into 16-bit blocks: q[k], d[k/32], s[k/32]. */
+    void (*quantize_act16)(const float *x, int64_t k, int16_t *q, float *d, int32_t *s);
+    void (*to_bf16)(const float *x, uint16_t *y, int64_t n);   /* round to nearest even */
+    void (*to_f16)(const float *x, uint16_t *y, int64_t n);    /* round to nearest even */
+    void (*from_f16)(const uint16_t *x, float *y, int64_t n);
+    /* Attention tiles, f32 and contiguous per row: s[i][j] = dot(q_i, k_j) for q [n_q][hd] and keys k_j at
+     * k + j k_stride (j < n_k); acc[i] += sum_j p[i][j] v_j for acc [n_q][hd] and v_j at v + j v_stride. */
+    void (*attn_scores)(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
+                        int s_stride);
+    void (*attn_accum)(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
+                       int n_k, int hd);
+    /* x[i] = exp(x[i] - m) for i < n; returns the sum (accurate to a few ulp, as the reference expf). */
+    float (*exp_sum)(float *x, int n, float m);
+    /* Element-wise rows. */
+    void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, float eps);
+    void (*swiglu)(float *y, const float *gate, const float *up, int64_t n);
+    void (*add)(float *y, const float *a, const float *b, int64_t n);
+    /* Streams n bytes (a multiple of 256, 64-byte aligned) and returns a value that depends on all of them: the
+     * machine's read bandwidth test. */
+    uint64_t (*read_bytes)(const void *p, size_t n);
 };
 
-/* Fills k with the best kernels for this CPU (or only the references when force_ref). */
-void cpu_kernels_init(struct cpu_kernels *k, bool force_ref);
+/* Fills k with the best kernels for this CPU, or, by name ("scalar", "avx2", "avx512", ...), with one variant
+ * if the CPU and OS support it (false otherwise). NULL name: the best. */
+bool cpu_kernels_init(struct cpu_kernels *k, const char *isa);
+/* The variants this build has, best first, and whether this machine can run each. */
+int cpu_kernels_variants(const char **names, bool *usable, int cap);
 
+/* ---- the references (kernels_ref.c) ---- */
+void cpu_kernels_ref(struct cpu_kernels *k);
+void gemm_f32_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1);
+void gemm_f16_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1);
+void gemm_bf16_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1);
+void gemm_bf16x_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1);
+void gemm_q8_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1);
+void gemm_q4_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1);
 float dot_f32_ref(const void *w, const float *x, int64_t k);
 float dot_f16_ref(const void *w, const float *x, int64_t k);
 float dot_bf16_ref(const void *w, const float *x, int64_t k);
-float dot_q8_ref(const void *w, const float *x, int64_t k);
-float dot_q4_ref(const void *w, const float *x, int64_t k);
+void quantize_act16_ref(const float *x, int64_t k, int16_t *q, float *d, int32_t *s);
 
 /* Row conversion to f32 (embedding lookups, dequantization): n values. */
 void cpu_row_to_f32(enum qw_dtype t, const void *src, float *dst, int64_t n);
+
+/* ---- variants, registered by cpu_kernels_init when the CPU has them ---- */
+void cpu_kernels_avx2(struct cpu_kernels *k);
+void cpu_kernels_avx512(struct cpu_kernels *k);
+void cpu_kernels_avx512bf16(struct cpu_kernels *k);
+void cpu_kernels_neon(struct cpu_kernels *k);
+void cpu_kernels_wasm(struct cpu_kernels *k);
 
 #endif

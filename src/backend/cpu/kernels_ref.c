@@ -1,8 +1,13 @@
+/* The scalar reference kernels: the definition of what every SIMD variant computes. Plain loops, no tricks; the
+ * order of floating-point sums is stated where variants are compared against it. */
+#include <math.h>
 #include <string.h>
 
 #include "base/fp.h"
 #include "kernels.h"
 #include "ops/quant.h"
+
+/* ---- dot products on plain rows ---- */
 
 /* Four accumulators: the same association in every kernel variant keeps results close to each other. */
 float dot_f32_ref(const void *w, const float *x, int64_t k)
@@ -41,44 +46,114 @@ float dot_f16_ref(const void *w, const float *x, int64_t k)
     return s;
 }
 
-float dot_q8_ref(const void *w, const float *x, int64_t k)
+/* ---- matrix products ---- */
+
+static void gemm_dot(const struct cpu_gemm *g, int64_t r0, int64_t r1, cpu_dot_fn dot)
 {
-    const struct qw_block_q8 *b = w;
-    float s = 0;
-    for (int64_t j = 0; j < k / QW_QBLOCK; j++) {
-        float acc = 0;
-        for (int i = 0; i < QW_QBLOCK; i++) acc += (float)b[j].q[i] * x[j * QW_QBLOCK + i];
-        s += acc * f16_to_f32(b[j].d);
-    }
-    return s;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t t = 0; t < g->n; t++)
+            g->y[t * g->y_stride + r] = dot(g->w + (size_t)r * g->w_stride, g->x + t * g->x_stride, g->k);
 }
 
-float dot_q4_ref(const void *w, const float *x, int64_t k)
+void gemm_f32_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_dot(g, r0, r1, dot_f32_ref); }
+void gemm_f16_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_dot(g, r0, r1, dot_f16_ref); }
+void gemm_bf16_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_dot(g, r0, r1, dot_bf16_ref); }
+
+/* BF16 weights against activations already rounded to bf16: exact products, summed in f32. */
+void gemm_bf16x_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1)
 {
-    const struct qw_block_q4 *b = w;
-    float s = 0;
-    for (int64_t j = 0; j < k / QW_QBLOCK; j++) {
-        const float *xb = x + j * QW_QBLOCK;
-        float acc = 0;
-        for (int i = 0; i < QW_QBLOCK / 2; i++)
-            acc += (float)((b[j].q[i] & 15) - 8) * xb[i] + (float)((b[j].q[i] >> 4) - 8) * xb[i + 16];
-        s += acc * f16_to_f32(b[j].d);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *w = (const uint16_t *)(g->w + (size_t)r * g->w_stride);
+        for (int64_t t = 0; t < g->n; t++) {
+            const uint16_t *x = g->xb + t * g->k;
+            float s = 0;
+            for (int64_t i = 0; i < g->k; i++) s += bf16_to_f32(w[i]) * bf16_to_f32(x[i]);
+            g->y[t * g->y_stride + r] = s;
+        }
     }
-    return s;
+}
+
+/* Q8 / Q4: per block an exact integer dot product of the weight values (Q4: u - 8) with the 16-bit activations,
+ * then y = sum over blocks of (float)dot * (d_w * d_x), in block order. */
+static void gemm_quant(const struct cpu_gemm *g, int64_t r0, int64_t r1, bool q4)
+{
+    const int64_t k = g->k, nb = k / QW_QBLOCK;
+    int8_t wq[QW_QBLOCK];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = g->w + (size_t)r * g->w_stride;
+        for (int64_t t = 0; t < g->n; t++) {
+            const int16_t *xq = g->a.q + t * k;
+            const float *xd = g->a.d + t * nb;
+            float sum = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                float dw = q4 ? qw_q4_block(row, k, b, wq) : qw_q8_block(row, k, b, wq);
+                int32_t dot = 0;
+                for (int c = 0; c < QW_QBLOCK / 2; c++) {
+                    const int16_t *xp = xq + 2 * qw_pair_index(nb, b, c, 16);
+                    dot += wq[2 * c] * xp[0] + wq[2 * c + 1] * xp[1];
+                }
+                sum += (float)dot * (dw * xd[b]);
+            }
+            g->y[t * g->y_stride + r] = sum;
+        }
+    }
+}
+
+void gemm_q8_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_quant(g, r0, r1, false); }
+void gemm_q4_ref(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_quant(g, r0, r1, true); }
+
+/* d = max|x| / 32767 and q = round-to-nearest-even(x * (1 / d)): every variant computes these exact operations,
+ * so all produce the same bits. */
+void quantize_act16_ref(const float *x, int64_t k, int16_t *q, float *d, int32_t *s)
+{
+    const int64_t nb = k / QW_QBLOCK;
+    for (int64_t b = 0; b < nb; b++) {
+        const float *v = x + b * QW_QBLOCK;
+        float amax = 0.0f;
+        for (int i = 0; i < QW_QBLOCK; i++) amax = fmaxf(amax, fabsf(v[i]));
+        float db = amax / 32767.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+        int32_t sum = 0;
+        for (int c = 0; c < QW_QBLOCK / 2; c++) {
+            int16_t *dst = q + 2 * qw_pair_index(nb, b, c, 16);
+            for (int j = 0; j < 2; j++) {
+                int32_t v32 = (int32_t)lrintf(v[2 * c + j] * id);
+                v32 = v32 > 32767 ? 32767 : v32 < -32767 ? -32767 : v32;
+                dst[j] = (int16_t)v32;
+                sum += v32;
+            }
+        }
+        d[b] = db;
+        s[b] = sum;
+    }
+}
+
+/* ---- conversions ---- */
+
+static void to_bf16_ref(const float *x, uint16_t *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = f32_to_bf16(x[i]);
+}
+
+static void to_f16_ref(const float *x, uint16_t *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = f32_to_f16(x[i]);
+}
+
+static void from_f16_ref(const uint16_t *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = f16_to_f32(x[i]);
 }
 
 void cpu_row_to_f32(enum qw_dtype t, const void *src, float *dst, int64_t n)
 {
     switch (t) {
     case QW_DTYPE_F32: memcpy(dst, src, (size_t)n * 4); break;
-    case QW_DTYPE_F16:
-        for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(((const uint16_t *)src)[i]);
-        break;
+    case QW_DTYPE_F16: from_f16_ref(src, dst, n); break;
     case QW_DTYPE_BF16:
         for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(((const uint16_t *)src)[i]);
         break;
-    case QW_DTYPE_Q8: qw_dequantize_q8(src, dst, n); break;
-    case QW_DTYPE_Q4: qw_dequantize_q4(src, dst, n); break;
+    case QW_DTYPE_Q8: qw_dequantize_row_q8(src, dst, n); break;
+    case QW_DTYPE_Q4: qw_dequantize_row_q4(src, dst, n); break;
     case QW_DTYPE_I32:
         for (int64_t i = 0; i < n; i++) dst[i] = (float)((const int32_t *)src)[i];
         break;
@@ -86,14 +161,96 @@ void cpu_row_to_f32(enum qw_dtype t, const void *src, float *dst, int64_t n)
     }
 }
 
-void cpu_kernels_init(struct cpu_kernels *k, bool force_ref)
+/* ---- attention tiles ---- */
+
+static void attn_scores_ref(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
+                            int s_stride)
+{
+    for (int i = 0; i < n_q; i++)
+        for (int j = 0; j < n_k; j++) {
+            const float *qi = q + (size_t)i * hd, *kj = k + j * k_stride;
+            float sum = 0;
+            for (int d = 0; d < hd; d++) sum += qi[d] * kj[d];
+            s[(size_t)i * s_stride + j] = sum;
+        }
+}
+
+static void attn_accum_ref(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
+                           int n_k, int hd)
+{
+    for (int i = 0; i < n_q; i++)
+        for (int j = 0; j < n_k; j++) {
+            float pij = p[(size_t)i * p_stride + j];
+            const float *vj = v + j * v_stride;
+            for (int d = 0; d < hd; d++) acc[(size_t)i * hd + d] += pij * vj[d];
+        }
+}
+
+static float exp_sum_ref(float *x, int n, float m)
+{
+    float sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        sum += x[i];
+    }
+    return sum;
+}
+
+/* ---- element-wise rows ---- */
+
+static void rmsnorm_ref(float *y, const float *x, const float *w, int64_t n, float eps)
+{
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float inv = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * inv * w[i];
+}
+
+static void swiglu_ref(float *y, const float *gate, const float *up, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+static void add_ref(float *y, const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+static uint64_t read_bytes_ref(const void *p, size_t n)
+{
+    const uint64_t *u = p;
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    for (size_t i = 0; i + 4 <= n / 8; i += 4) {
+        a ^= u[i];
+        b ^= u[i + 1];
+        c ^= u[i + 2];
+        d ^= u[i + 3];
+    }
+    return a ^ b ^ c ^ d;
+}
+
+void cpu_kernels_ref(struct cpu_kernels *k)
 {
     memset(k, 0, sizeof *k);
+    k->isa = "scalar";
+    k->gemm[QW_DTYPE_F32] = gemm_f32_ref;
+    k->gemm[QW_DTYPE_F16] = gemm_f16_ref;
+    k->gemm[QW_DTYPE_BF16] = gemm_bf16_ref;
+    k->gemm[QW_DTYPE_Q8] = gemm_q8_ref;
+    k->gemm[QW_DTYPE_Q4] = gemm_q4_ref;
+    k->gemm_bf16x = NULL; /* without bf16 dot products, rounding activations saves nothing */
     k->dot[QW_DTYPE_F32] = dot_f32_ref;
     k->dot[QW_DTYPE_F16] = dot_f16_ref;
     k->dot[QW_DTYPE_BF16] = dot_bf16_ref;
-    k->dot[QW_DTYPE_Q8] = dot_q8_ref;
-    k->dot[QW_DTYPE_Q4] = dot_q4_ref;
-    k->isa = "scalar";
-    (void)force_ref; /* SIMD variants register here */
+    k->quantize_act16 = quantize_act16_ref;
+    k->to_bf16 = to_bf16_ref;
+    k->to_f16 = to_f16_ref;
+    k->from_f16 = from_f16_ref;
+    k->attn_scores = attn_scores_ref;
+    k->attn_accum = attn_accum_ref;
+    k->exp_sum = exp_sum_ref;
+    k->rmsnorm = rmsnorm_ref;
+    k->swiglu = swiglu_ref;
+    k->add = add_ref;
+    k->read_bytes = read_bytes_ref;
 }

@@ -1,0 +1,484 @@
+/* AVX-512 kernels (F, BW, VL, DQ and VNNI: Ice Lake, Sapphire Rapids, Zen 4 and later). This file alone is built
+ * with those -m flags; cpu_kernels_init calls it only after checking CPUID and the OS's register state (XGETBV).
+ *
+ * Matrix products work on tiles of R = 4 weight rows x T <= 3 activation rows: each weight byte is widened once
+ * per tile and meets T activation rows, each activation load feeds 4 rows. A decode product (T = 1) streams
+ * 4 weight rows at a time and is bound by memory bandwidth: per 32 Q4 weights it issues one 32-byte load,
+ * a widen, two logic ops and two VPDPWSSD, far below what a core can retire while DRAM delivers 18 bytes.
+ * Prefill products (T = 3) reuse each widened weight vector three times and are bound by VPDPWSSD throughput.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "ops/quant.h"
+
+#define INLINE static inline __attribute__((always_inline))
+#define TR 4             /* weight rows per tile */
+#define TT 3             /* activation rows per tile (prefill) */
+#define ACT_BLOCK 262144 /* bytes of activations kept hot in L2 while a stripe of weight rows passes */
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Rows [r, r + TR) clipped to r1: missing rows repeat the last one (their results are dropped). */
+INLINE void tile_rows(const struct cpu_gemm *g, int64_t r, int64_t r1, const uint8_t *w[TR])
+{
+    for (int i = 0; i < TR; i++) w[i] = g->w + (size_t)min64(r + i, r1 - 1) * g->w_stride;
+}
+
+INLINE void store_tile(const struct cpu_gemm *g, int64_t r, int64_t r1, int64_t t, int nt, float out[TR][TT])
+{
+    for (int i = 0; i < TR && r + i < r1; i++)
+        for (int j = 0; j < nt; j++) g->y[(t + j) * g->y_stride + r + i] = out[i][j];
+}
+
+/* Activation rows per L2-sized chunk, a multiple of TT. */
+static int64_t act_chunk(int64_t row_bytes)
+{
+    int64_t n = ACT_BLOCK / (row_bytes > 0 ? row_bytes : 1);
+    n -= n % TT;
+    return n < TT ? TT : n;
+}
+
+/* ---- Q8 / Q4 x 16-bit activations ---- */
+
+/* One group of m blocks (m = 16 except in a row's last group) for R rows x T activation rows. Weight pair c
+ * (Q8: 2m bytes, sign-extended; Q4: 2m bytes whose low nibbles are pair c and high nibbles pair c + 8) meets
+ * activation pair c at 16-bit offset 2mc in the group; lane L accumulates block L. */
+INLINE void quant_group(const uint8_t *const w[TR], const int16_t *const x[TT], const float *const xd[TT],
+                        const int32_t *const xs[TT], int64_t g, int m, int64_t k, int R, int T, bool q4,
+                        __m512 facc[TR][TT])
+{
+    const __mmask32 m2 = m == 16 ? 0xffffffffu : (__mmask32)((1u << (2 * m)) - 1);
+    const __mmask16 m1 = m == 16 ? 0xffff : (__mmask16)((1u << m) - 1);
+    const int64_t wq_off = q4 ? 256 * g : 512 * g, xq_off = 512 * g;
+    __m512i iacc[TR][TT];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < T; j++) iacc[i][j] = _mm512_setzero_si512();
+    if (q4) {
+        const __m512i low = _mm512_set1_epi16(15);
+        for (int c = 0; c < 8; c++) {
+            for (int i = 0; i < R; i++) {
+                const uint8_t *p = w[i] + wq_off + 2 * m * c;
+                __m256i raw = m == 16 ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi8(m2, p);
+                __m512i wide = _mm512_cvtepu8_epi16(raw);
+                __m512i lo = _mm512_and_si512(wide, low), hi = _mm512_srli_epi16(wide, 4);
+                for (int j = 0; j < T; j++) {
+                    const int16_t *xp = x[j] + xq_off + 2 * m * c, *xh = x[j] + xq_off + 2 * m * (c + 8);
+                    __m512i xl = m == 16 ? _mm512_loadu_si512(xp) : _mm512_maskz_loadu_epi16(m2, xp);
+                    __m512i xu = m == 16 ? _mm512_loadu_si512(xh) : _mm512_maskz_loadu_epi16(m2, xh);
+                    iacc[i][j] = _mm512_dpwssd_epi32(iacc[i][j], lo, xl);
+                    iacc[i][j] = _mm512_dpwssd_epi32(iacc[i][j], hi, xu);
+                }
+            }
+        }
+    } else {
+        for (int c = 0; c < 16; c++) {
+            for (int i = 0; i < R; i++) {
+                const uint8_t *p = w[i] + wq_off + 2 * m * c;
+                __m256i raw = m == 16 ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi8(m2, p);
+                __m512i wide = _mm512_cvtepi8_epi16(raw);
+                for (int j = 0; j < T; j++) {
+                    const int16_t *xp = x[j] + xq_off + 2 * m * c;
+                    __m512i xv = m == 16 ? _mm512_loadu_si512(xp) : _mm512_maskz_loadu_epi16(m2, xp);
+                    iacc[i][j] = _mm512_dpwssd_epi32(iacc[i][j], wide, xv);
+                }
+            }
+        }
+    }
+    /* lanes past m hold zeros in weights, activations and scales, so they add nothing */
+    __m512 dx[TT];
+    __m512i off[TT];
+    for (int j = 0; j < T; j++) {
+        dx[j] = _mm512_maskz_loadu_ps(m1, xd[j] + 16 * g);
+        if (q4) off[j] = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m1, xs[j] + 16 * g), 3);
+    }
+    const int64_t sc_off = (q4 ? k / 2 : k) + 32 * g;
+    for (int i = 0; i < R; i++) {
+        __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m1, w[i] + sc_off));
+        for (int j = 0; j < T; j++) {
+            __m512i v = q4 ? _mm512_sub_epi32(iacc[i][j], off[j]) : iacc[i][j];
+            facc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(dw, dx[j]), facc[i][j]);
+        }
+    }
+}
+
+INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int64_t t, int T, bool q4,
+                       float out[TR][TT])
+{
+    const int64_t k = g->k, nb = k / QW_QBLOCK, n_groups = nb / QW_QGROUP;
+    const int tail = (int)(nb % QW_QGROUP);
+    const int16_t *x[TT];
+    const float *xd[TT];
+    const int32_t *xs[TT];
+    for (int j = 0; j < T; j++) {
+        x[j] = g->a.q + (t + j) * k;
+        xd[j] = g->a.d + (t + j) * nb;
+        xs[j] = g->a.s + (t + j) * nb;
+    }
+    __m512 facc[TR][TT];
+    for (int i = 0; i < TR; i++)
+        for (int j = 0; j < T; j++) facc[i][j] = _mm512_setzero_ps();
+    for (int64_t gi = 0; gi < n_groups; gi++) quant_group(w, x, xd, xs, gi, 16, k, TR, T, q4, facc);
+    if (tail) quant_group(w, x, xd, xs, n_groups, tail, k, TR, T, q4, facc);
+    for (int i = 0; i < TR; i++)
+        for (int j = 0; j < T; j++) out[i][j] = _mm512_reduce_add_ps(facc[i][j]);
+}
+
+INLINE void gemm_quant(const struct cpu_gemm *g, int64_t r0, int64_t r1, bool q4)
+{
+    const int64_t chunk = act_chunk(g->k * 2);
+    float out[TR][TT];
+    const uint8_t *w[TR];
+    for (int64_t t0 = 0; t0 < g->n; t0 += chunk) {
+        const int64_t t1 = min64(g->n, t0 + chunk);
+        for (int64_t r = r0; r < r1; r += TR) {
+            tile_rows(g, r, r1, w);
+            for (int64_t t = t0; t < t1; t += TT) {
+                int nt = (int)min64(TT, t1 - t);
+                if (nt == 3) quant_tile(g, w, t, 3, q4, out);
+                else if (nt == 2) quant_tile(g, w, t, 2, q4, out);
+                else quant_tile(g, w, t, 1, q4, out);
+                store_tile(g, r, r1, t, nt, out);
+            }
+        }
+    }
+}
+
+static void gemm_q8_avx512(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_quant(g, r0, r1, false); }
+static void gemm_q4_avx512(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_quant(g, r0, r1, true); }
+
+/* One block of 32 activations: the 16 pairs (one 32-bit unit each) go to their positions 4m bytes apart. */
+static void quantize_act16_avx512(const float *x, int64_t k, int16_t *q, float *d, int32_t *s)
+{
+    const int64_t nb = k / QW_QBLOCK;
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    const __m512i lim = _mm512_set1_epi32(32767), nlim = _mm512_set1_epi32(-32767);
+    for (int64_t b = 0; b < nb; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        __m512 a = _mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1));
+        float amax = _mm512_reduce_max_ps(a);
+        float db = amax / 32767.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+        q0 = _mm512_max_epi32(_mm512_min_epi32(q0, lim), nlim);
+        q1 = _mm512_max_epi32(_mm512_min_epi32(q1, lim), nlim);
+        d[b] = db;
+        s[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        __m512i pairs = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(q0)),
+                                           _mm512_cvtepi32_epi16(q1), 1);
+        int64_t g = b / QW_QGROUP, lane = b % QW_QGROUP, left = nb - g * QW_QGROUP;
+        int m = (int)(left < QW_QGROUP ? left : QW_QGROUP);
+        __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(m));
+        _mm512_i32scatter_epi32(q + 512 * g + 2 * lane, idx, pairs, 4);
+    }
+}
+
+/* ---- f32 / f16 / bf16 weights x f32 activations ---- */
+
+enum ftype { FT_F32, FT_F16, FT_BF16 };
+
+/* 16 weights from column i of a row (masked: the first n, n < 16). */
+INLINE __m512 load_w(const uint8_t *row, int64_t i, enum ftype ft, __mmask16 mask, bool masked)
+{
+    switch (ft) {
+    case FT_F32: return masked ? _mm512_maskz_loadu_ps(mask, (const float *)row + i)
+                               : _mm512_loadu_ps((const float *)row + i);
+    case FT_F16: {
+        const uint16_t *p = (const uint16_t *)row + i;
+        return _mm512_cvtph_ps(masked ? _mm256_maskz_loadu_epi16(mask, p) : _mm256_loadu_si256((const __m256i *)p));
+    }
+    case FT_BF16: {
+        const uint16_t *p = (const uint16_t *)row + i;
+        __m256i h = masked ? _mm256_maskz_loadu_epi16(mask, p) : _mm256_loadu_si256((const __m256i *)p);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    }
+    return _mm512_setzero_ps();
+}
+
+INLINE void float_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int64_t t, int T, enum ftype ft,
+                       float out[TR][TT])
+{
+    const int64_t k = g->k;
+    const float *x[TT];
+    for (int j = 0; j < T; j++) x[j] = g->x + (t + j) * g->x_stride;
+    __m512 acc[TR][TT];
+    for (int i = 0; i < TR; i++)
+        for (int j = 0; j < T; j++) acc[i][j] = _mm512_setzero_ps();
+    int64_t i0 = 0;
+    for (; i0 + 16 <= k; i0 += 16)
+        for (int i = 0; i < TR; i++) {
+            __m512 wv = load_w(w[i], i0, ft, 0xffff, false);
+            for (int j = 0; j < T; j++) acc[i][j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[j] + i0), acc[i][j]);
+        }
+    if (i0 < k) {
+        __mmask16 mask = (__mmask16)((1u << (k - i0)) - 1);
+        for (int i = 0; i < TR; i++) {
+            __m512 wv = load_w(w[i], i0, ft, mask, true);
+            for (int j = 0; j < T; j++)
+                acc[i][j] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask, x[j] + i0), acc[i][j]);
+        }
+    }
+    for (int i = 0; i < TR; i++)
+        for (int j = 0; j < T; j++) out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+INLINE void gemm_float(const struct cpu_gemm *g, int64_t r0, int64_t r1, enum ftype ft)
+{
+    const int64_t chunk = act_chunk(g->k * 4);
+    float out[TR][TT];
+    const uint8_t *w[TR];
+    for (int64_t t0 = 0; t0 < g->n; t0 += chunk) {
+        const int64_t t1 = min64(g->n, t0 + chunk);
+        for (int64_t r = r0; r < r1; r += TR) {
+            tile_rows(g, r, r1, w);
+            for (int64_t t = t0; t < t1; t += TT) {
+                int nt = (int)min64(TT, t1 - t);
+                if (nt == 3) float_tile(g, w, t, 3, ft, out);
+                else if (nt == 2) float_tile(g, w, t, 2, ft, out);
+                else float_tile(g, w, t, 1, ft, out);
+                store_tile(g, r, r1, t, nt, out);
+            }
+        }
+    }
+}
+
+static void gemm_f32_avx512(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_float(g, r0, r1, FT_F32); }
+static void gemm_f16_avx512(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_float(g, r0, r1, FT_F16); }
+static void gemm_bf16_avx512(const struct cpu_gemm *g, int64_t r0, int64_t r1) { gemm_float(g, r0, r1, FT_BF16); }
+
+INLINE float dot_float(const void *w, const float *x, int64_t k, enum ftype ft)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32) {
+        a0 = _mm512_fmadd_ps(load_w(w, i, ft, 0xffff, false), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(load_w(w, i + 16, ft, 0xffff, false), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i < k; i += 16) {
+        __mmask16 mask = k - i >= 16 ? 0xffff : (__mmask16)((1u << (k - i)) - 1);
+        a0 = _mm512_fmadd_ps(load_w(w, i, ft, mask, true), _mm512_maskz_loadu_ps(mask, x + i), a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+static float dot_f32_avx512(const void *w, const float *x, int64_t k) { return dot_float(w, x, k, FT_F32); }
+static float dot_f16_avx512(const void *w, const float *x, int64_t k) { return dot_float(w, x, k, FT_F16); }
+static float dot_bf16_avx512(const void *w, const float *x, int64_t k) { return dot_float(w, x, k, FT_BF16); }
+
+/* ---- conversions ---- */
+
+static void to_f16_avx512(const float *x, uint16_t *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(y + i, m, _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
+static void from_f16_avx512(const uint16_t *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)));
+    }
+}
+
+/* Round to nearest even in integer arithmetic (NaN kept quiet), as f32_to_bf16. */
+INLINE __m256i bf16_round(__m512 v)
+{
+    __m512i u = _mm512_castps_si512(v);
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                                     _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
+}
+
+static void to_bf16_avx512(const float *x, uint16_t *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(y + i), bf16_round(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(y + i, m, bf16_round(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+/* ---- exp and the element-wise rows ---- */
+
+/* e^x: 2^n e^r with n = round(x log2 e) and |r| <= ln2 / 2, e^r by its degree-7 Taylor polynomial (truncation
+ * error below 1e-8, results within a few ulp of expf); overflow gives infinity, underflow 0, as expf. */
+INLINE __m512 exp512(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-103.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606820309417232e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+static float exp_sum_avx512(float *x, int n, float m)
+{
+    __m512 vm = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        _mm512_storeu_ps(x + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), vm));
+        _mm512_mask_storeu_ps(x + i, mask, e);
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mask, e));
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+static void swiglu_avx512(float *y, const float *gate, const float *up, int64_t n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, gate + i), uv = _mm512_maskz_loadu_ps(m, up + i);
+        __m512 s = _mm512_div_ps(gv, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(s, uv));
+    }
+}
+
+static void rmsnorm_avx512(float *y, const float *x, const float *w, int64_t n, float eps)
+{
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        s0 = _mm512_fmadd_pd(lo, lo, s0);
+        s1 = _mm512_fmadd_pd(hi, hi, s1);
+    }
+    double ss = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    __m512 inv = _mm512_set1_ps(1.0f / sqrtf((float)(ss / (double)n) + eps));
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i)));
+    }
+}
+
+static void add_avx512(float *y, const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
+    }
+}
+
+/* ---- attention tiles ---- */
+
+static void attn_scores_avx512(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
+                               int s_stride)
+{
+    for (int j = 0; j < n_k; j++) {
+        const float *kj = k + j * k_stride;
+        for (int i = 0; i < n_q; i++) {
+            const float *qi = q + (size_t)i * hd;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            int d = 0;
+            for (; d + 32 <= hd; d += 32) {
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qi + d), _mm512_loadu_ps(kj + d), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qi + d + 16), _mm512_loadu_ps(kj + d + 16), a1);
+            }
+            for (; d < hd; d += 16) {
+                __mmask16 m = hd - d >= 16 ? 0xffff : (__mmask16)((1u << (hd - d)) - 1);
+                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qi + d), _mm512_maskz_loadu_ps(m, kj + d), a0);
+            }
+            s[(size_t)i * s_stride + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        }
+    }
+}
+
+static void attn_accum_avx512(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
+                              int n_k, int hd)
+{
+    for (int i = 0; i < n_q; i++) {
+        float *ai = acc + (size_t)i * hd;
+        const float *pi = p + (size_t)i * p_stride;
+        for (int d = 0; d < hd; d += 64) {
+            __mmask16 m[4];
+            __m512 a[4];
+            for (int u = 0; u < 4; u++) {
+                int left = hd - d - 16 * u;
+                m[u] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+                a[u] = _mm512_maskz_loadu_ps(m[u], ai + d + 16 * u);
+            }
+            for (int j = 0; j < n_k; j++) {
+                __m512 pj = _mm512_set1_ps(pi[j]);
+                const float *vj = v + j * v_stride + d;
+                for (int u = 0; u < 4; u++)
+                    a[u] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[u], vj + 16 * u), a[u]);
+            }
+            for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(ai + d + 16 * u, m[u], a[u]);
+        }
+    }
+}
+
+/* ---- bandwidth ---- */
+
+static uint64_t read_bytes_avx512(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 256 <= n; i += 256) {
+        a0 = _mm512_xor_si512(a0, _mm512_load_si512(b + i));
+        a1 = _mm512_xor_si512(a1, _mm512_load_si512(b + i + 64));
+        a2 = _mm512_xor_si512(a2, _mm512_load_si512(b + i + 128));
+        a3 = _mm512_xor_si512(a3, _mm512_load_si512(b + i + 192));
+    }
+    __m512i a = _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3));
+    return (uint64_t)_mm512_reduce_or_epi64(a);
+}
+
+void cpu_kernels_avx512(struct cpu_kernels *k)
+{
+    k->isa = "avx512";
+    k->gemm[QW_DTYPE_F32] = gemm_f32_avx512;
+    k->gemm[QW_DTYPE_F16] = gemm_f16_avx512;
+    k->gemm[QW_DTYPE_BF16] = gemm_bf16_avx512;
+    k->gemm[QW_DTYPE_Q8] = gemm_q8_avx512;
+    k->gemm[QW_DTYPE_Q4] = gemm_q4_avx512;
+    k->dot[QW_DTYPE_F32] = dot_f32_avx512;
+    k->dot[QW_DTYPE_F16] = dot_f16_avx512;
+    k->dot[QW_DTYPE_BF16] = dot_bf16_avx512;
+    k->quantize_act16 = quantize_act16_avx512;
+    k->to_bf16 = to_bf16_avx512;
+    k->to_f16 = to_f16_avx512;
+    k->from_f16 = from_f16_avx512;
+    k->attn_scores = attn_scores_avx512;
+    k->attn_accum = attn_accum_avx512;
+    k->exp_sum = exp_sum_avx512;
+    k->rmsnorm = rmsnorm_avx512;
+    k->swiglu = swiglu_avx512;
+    k->add = add_avx512;
+    k->read_bytes = read_bytes_avx512;
+}
+#endif
