@@ -65,7 +65,8 @@ qwglm_status qwglm_session_open(qwglm_model *m, const qwglm_session_params *p, q
         return rc;
     }
     qw_log(&m->log, QWGLM_LOG_DEBUG, "session: context %d, KV cache %.1f MiB, scratch %.1f MiB", n_ctx,
-           2.0 * m->cfg.n_layers * n_ctx * m->cfg.n_kv_heads * m->cfg.head_dim * 4 / (1 << 20),
+           2.0 * m->cfg.n_layers * n_ctx * m->cfg.n_kv_heads * m->cfg.head_dim *
+               (double)qw_dtype_block_bytes(m->net.kv_dtype) / (1 << 20),
            (double)scratch / (1 << 20));
     *out = s;
     return QWGLM_OK;

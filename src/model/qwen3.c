@@ -27,6 +27,11 @@ static int qw_dtype_from_st(enum st_dtype t)
     }
 }
 
+enum qw_dtype qwen3_head_dtype(enum qw_dtype dtype)
+{
+    return dtype == QW_DTYPE_Q8 ? QW_DTYPE_BF16 : dtype == QW_DTYPE_Q4 ? QW_DTYPE_Q8 : dtype;
+}
+
 /* Loads name as a [rows, cols] matrix (cols == 0: a vector of rows values, kept f32 as [1, rows]). */
 static qwglm_status load(struct loader *L, const char *name, int64_t rows, int64_t cols, struct qw_tensor *out)
 {
@@ -120,13 +125,17 @@ qwglm_status qwen3_load(struct qwen3 *m, const struct qw_llm_config *cfg, const 
         rc = qw_fail(e, QWGLM_ERR_NOMEM, "model tables");
         goto fail;
     }
+    m->kv_dtype = dtype == QW_DTYPE_F32 ? QW_DTYPE_F32 : QW_DTYPE_F16;
+    L.dtype = qwen3_head_dtype(dtype);
     snprintf(name, sizeof name, "%sembed_tokens.weight", cfg->prefix);
     if ((rc = load(&L, name, V, D, &m->embed))) goto fail;
+    L.dtype = dtype;
     snprintf(name, sizeof name, "%snorm.weight", cfg->prefix);
     if ((rc = load(&L, name, D, 0, &m->final_norm))) goto fail;
     for (int l = 0; l < cfg->n_layers; l++)
         if ((rc = load_layer(&L, l, &m->layers[l]))) goto fail;
     if (st_set_find(st, "lm_head.weight")) {
+        L.dtype = qwen3_head_dtype(dtype);
         if ((rc = load(&L, "lm_head.weight", V, D, &m->lm_head))) goto fail;
     } else {
         m->lm_head = m->embed; /* tied */
@@ -150,7 +159,8 @@ qwglm_status qwen3_kv_init(struct qwen3_kv *kv, const struct qwen3 *m, int n_ctx
     memset(kv, 0, sizeof *kv);
     const int L = m->cfg.n_layers;
     const int64_t kd = (int64_t)m->cfg.n_kv_heads * m->cfg.head_dim;
-    size_t per = qw_scratch_bytes(QW_DTYPE_F32, n_ctx, kd), total;
+    const enum qw_dtype kt = m->kv_dtype;
+    size_t per = qw_scratch_bytes(kt, n_ctx, kd), total;
     if (n_ctx <= 0 || !size_mul_ok(per, 2 * (size_t)L, &total))
         return qw_fail(e, QWGLM_ERR_ARG, "KV cache of %d tokens is too large", n_ctx);
     kv->k = qw_calloc((size_t)L, sizeof *kv->k);
@@ -165,8 +175,8 @@ qwglm_status qwen3_kv_init(struct qwen3_kv *kv, const struct qwen3 *m, int n_ctx
         return qw_fail(e, rc, "KV cache of %d tokens (%zu MiB)", n_ctx, total >> 20);
     }
     for (int l = 0; l < L; l++) {
-        kv->k[l] = (struct qw_tensor){kv->buf, (size_t)(2 * l) * per, QW_DTYPE_F32, n_ctx, kd, kd};
-        kv->v[l] = (struct qw_tensor){kv->buf, (size_t)(2 * l + 1) * per, QW_DTYPE_F32, n_ctx, kd, kd};
+        kv->k[l] = (struct qw_tensor){kv->buf, (size_t)(2 * l) * per, kt, n_ctx, kd, kd};
+        kv->v[l] = (struct qw_tensor){kv->buf, (size_t)(2 * l + 1) * per, kt, n_ctx, kd, kd};
     }
     kv->n_ctx = n_ctx;
     return QWGLM_OK;

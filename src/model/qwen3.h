@@ -24,7 +24,13 @@ struct qwen3 {
     struct qwen3_layer *layers;
     float *inv_freq; /* [hd / 2] rotary frequencies, computed as the reference computes them (f32) */
     size_t weight_bytes;
+    enum qw_dtype kv_dtype; /* F32 with f32 weights (the golden tests' exactness), else F16: half the bytes that
+                             * decode reads per cached token */
 };
+
+/* The dtype of the embedding and LM head when the layers are dtype: Q8 layers keep them BF16 and Q4 layers use
+ * Q8, because on the fixtures these tensors carry a large share of the error (docs/quantization.md). */
+enum qw_dtype qwen3_head_dtype(enum qw_dtype dtype);
 
 /* Loads the decoder's weights from st into be, converting to dtype (F32, BF16, F16, Q8 or Q4; norms stay f32).
  * Every tensor's shape and dtype is checked against cfg first. st must stay open as long as m (weights may be
@@ -33,7 +39,7 @@ qwglm_status qwen3_load(struct qwen3 *m, const struct qw_llm_config *cfg, const 
                         struct qw_backend *be, enum qw_dtype dtype, struct qw_err *e);
 void qwen3_free(struct qwen3 *m);
 
-/* Keys and values of every layer: per layer [n_ctx, Hk hd] f32, post-RoPE keys. */
+/* Keys and values of every layer: per layer [n_ctx, Hk hd] of m->kv_dtype, post-RoPE keys. */
 struct qwen3_kv {
     struct qw_buf *buf;
     struct qw_tensor *k, *v; /* [n_layers] */
