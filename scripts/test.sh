@@ -18,6 +18,9 @@ cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
+echo "== aarch64 cross build, NEON kernels against the reference under qemu"
+scripts/test-aarch64.sh
+
 echo "== fuzz targets, a short bounded run each"
 if command -v clang >/dev/null; then
     scripts/fuzz.sh "${QWGLM_FUZZ_SECONDS:-10}"

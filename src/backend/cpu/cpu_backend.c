@@ -260,7 +260,7 @@ qwglm_status cpu_backend_create_isa(int n_threads, const char *isa, struct qw_ba
     memset(out, 0, sizeof *out);
     struct cpu_kernels k;
     if (!cpu_kernels_init(&k, isa))
-        return qw_fail(e, QWGLM_ERR_ARG, "cpu: kernels '%s' are not available on this machine", isa);
+        return qw_fail(e, QWGLM_ERR_ARG, "cpu: kernels '%s' are not available on this machine", isa ? isa : "?");
     struct cpu_ctx *c = qw_calloc(1, sizeof *c);
     if (!c) return qw_fail(e, QWGLM_ERR_NOMEM, "cpu backend");
     pthread_mutex_init(&c->lock, NULL);
