@@ -21,6 +21,26 @@ struct qwglm_model {
     qwglm_dtype dtype;
 };
 
+/* Where qw_model_open takes its weights from: a Hugging Face directory, or random weights at the shapes of a
+ * config.json (benchmarks). isa names the CPU kernels (NULL: the best this machine runs). */
+struct qw_model_source {
+    const char *dir;
+    const char *config;
+    bool random;
+    uint64_t seed;
+    const char *isa;
+};
+
+/* qwglm_model_load with the choices above. */
+qwglm_status qw_model_open(const struct qw_model_source *src, const qwglm_model_params *p, qwglm_model **out,
+                           struct qw_err *e);
+
+/* Writes the checkpoint in dir converted to dtype (f32, bf16, q8 or q4) into directory out (created if missing):
+ * out/model.safetensors, which loads by mmap without conversion, plus dir's config, tokenizer and template files.
+ * Conversion runs on n_threads threads (0: one per core); progress goes to log (may be NULL). */
+qwglm_status qw_quantize_checkpoint(const char *dir, const char *out, enum qw_dtype dtype, int n_threads,
+                                    const struct qw_log *log, struct qw_err *e);
+
 #define QW_MAX_BATCH 512 /* tokens per forward pass; longer prompts are evaluated in chunks */
 
 struct qwglm_session {

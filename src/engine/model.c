@@ -1,8 +1,11 @@
 /* Loading models: configuration, checkpoint, backend, weights. */
+#include <stdio.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "base/file.h"
 #include "engine.h"
+#include "ops/quant.h"
 
 qwglm_model_params qwglm_model_default_params(void)
 {
@@ -17,6 +20,18 @@ int qwglm_dtype_parse(const char *s)
     return -1;
 }
 
+/* The dtype a `qwglm quantize` checkpoint stores its layers in (the first layer's MLP), or -1 for a plain one. */
+static int stored_quant_dtype(const struct st_set *st, const struct qw_llm_config *cfg)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%slayers.0.mlp.up_proj.weight", cfg->prefix);
+    const struct st_tensor *t = st_set_find(st, name);
+    enum qw_dtype dt;
+    int64_t rows, cols;
+    if (!t || qw_qfile_tensor(qw_qfile_of(st, t), t, &dt, &rows, &cols, NULL) != QWGLM_OK) return -1;
+    return qw_dtype_block(dt) > 1 ? (int)dt : -1;
+}
+
 static enum qw_dtype weight_dtype(qwglm_dtype d, const struct st_set *st)
 {
     switch (d) {
@@ -27,7 +42,7 @@ static enum qw_dtype weight_dtype(qwglm_dtype d, const struct st_set *st)
     case QWGLM_DTYPE_AUTO: break;
     }
     /* keep the checkpoint's precision: f32 stays f32, half types become bf16 */
-    for (int i = 0; i < st->n_files; i++)
+    for (int i = 0; st && i < st->n_files; i++)
         for (int j = 0; j < st->files[i].n_tensors; j++)
             if (st->files[i].tensors[j].dtype == ST_F32 && st->files[i].tensors[j].n_dims == 2) return QW_DTYPE_F32;
     return QW_DTYPE_BF16;
@@ -43,33 +58,53 @@ static qwglm_dtype public_dtype(enum qw_dtype d)
     }
 }
 
-qwglm_status qwglm_model_load(const char *dir, const qwglm_model_params *p, qwglm_model **out, char *err)
+/* config.json text of a file (random weights: no directory around it). */
+static qwglm_status config_from_file(const char *path, struct qw_llm_config *cfg, struct qw_err *e)
 {
-    struct qw_err e = {0};
+    char *text;
+    size_t n;
+    qwglm_status rc = qw_read_file(path, 16u << 20, &text, &n, e);
+    if (rc) return rc;
+    rc = qw_llm_config_parse(text, n, NULL, 0, path, cfg, e);
+    qw_free(text);
+    return rc;
+}
+
+qwglm_status qw_model_open(const struct qw_model_source *src, const qwglm_model_params *p, qwglm_model **out,
+                           struct qw_err *e)
+{
     *out = NULL;
     qwglm_model_params defaults = qwglm_model_default_params();
     if (!p) p = &defaults;
+    const char *name = src->random ? src->config : src->dir;
+    if (!name) return qw_fail(e, QWGLM_ERR_ARG, "model: no directory or config");
     qwglm_model *m = qw_calloc(1, sizeof *m);
-    if (!m || !(m->dir = qw_strndup(dir, strlen(dir)))) {
+    if (!m || !(m->dir = qw_strndup(name, strlen(name)))) {
         qw_free(m);
-        qw_fail(&e, QWGLM_ERR_NOMEM, "model");
-        qw_err_copy(err, &e);
-        return e.status;
+        return qw_fail(e, QWGLM_ERR_NOMEM, "model");
     }
     m->log = (struct qw_log){p->log, p->log_user};
     int64_t t0 = qw_time_us();
-    qwglm_status rc = qw_llm_config_load(dir, &m->cfg, &e);
-    if (!rc) rc = st_set_open(&m->st, dir, &e);
-    if (!rc) rc = cpu_backend_create(p->n_threads, &m->be, &e);
+    qwglm_status rc = src->random ? config_from_file(src->config, &m->cfg, e) : qw_llm_config_load(src->dir, &m->cfg, e);
+    if (!rc && !src->random) rc = st_set_open(&m->st, src->dir, e);
+    if (!rc) rc = cpu_backend_create_isa(p->n_threads, src->isa, &m->be, e);
     if (!rc) {
-        enum qw_dtype wt = weight_dtype(p->dtype, &m->st);
-        qw_log(&m->log, QWGLM_LOG_INFO, "loading %s: %s, %d layers, hidden %d, vocab %d, weights %s", dir,
-               m->cfg.arch_name, m->cfg.n_layers, m->cfg.n_embd, m->cfg.n_vocab, qw_dtype_name(wt));
-        rc = qwen3_load(&m->net, &m->cfg, &m->st, &m->be, wt, &e);
-        m->dtype = public_dtype(wt);
+        enum qw_dtype wt = weight_dtype(p->dtype, src->random ? NULL : &m->st);
+        int stored = src->random ? -1 : stored_quant_dtype(&m->st, &m->cfg);
+        if (stored >= 0 && p->dtype != QWGLM_DTYPE_AUTO && (int)wt != stored)
+            rc = qw_fail(e, QWGLM_ERR_ARG, "%s is quantized to %s: load it with --dtype %s or auto", name,
+                         qw_dtype_name((enum qw_dtype)stored), qw_dtype_name((enum qw_dtype)stored));
+        if (stored >= 0) wt = (enum qw_dtype)stored;
+        if (!rc) {
+            qw_log(&m->log, QWGLM_LOG_INFO, "loading %s: %s, %d layers, hidden %d, vocab %d, weights %s%s", name,
+                   m->cfg.arch_name, m->cfg.n_layers, m->cfg.n_embd, m->cfg.n_vocab, qw_dtype_name(wt),
+                   src->random ? " (random)" : "");
+            rc = src->random ? qwen3_load_random(&m->net, &m->cfg, &m->be, wt, src->seed, e)
+                             : qwen3_load(&m->net, &m->cfg, &m->st, &m->be, wt, e);
+            m->dtype = public_dtype(wt);
+        }
     }
     if (rc) {
-        qw_err_copy(err, &e);
         qwglm_model_free(m);
         return rc;
     }
@@ -77,6 +112,15 @@ qwglm_status qwglm_model_load(const char *dir, const qwglm_model_params *p, qwgl
            (double)m->net.weight_bytes / (1 << 20));
     *out = m;
     return QWGLM_OK;
+}
+
+qwglm_status qwglm_model_load(const char *dir, const qwglm_model_params *p, qwglm_model **out, char *err)
+{
+    struct qw_err e = {0};
+    struct qw_model_source src = {.dir = dir};
+    qwglm_status rc = qw_model_open(&src, p, out, &e);
+    qw_err_copy(err, &e);
+    return rc;
 }
 
 void qwglm_model_free(qwglm_model *m)

@@ -7,54 +7,86 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "ops/quant.h"
 
 /* ---- loading ---- */
 
 struct loader {
     struct qwen3 *m;
-    const struct st_set *st;
+    const struct st_set *st; /* NULL: random weights */
     enum qw_dtype dtype;
+    uint64_t seed;
     struct qw_err *e;
 };
-
-static int qw_dtype_from_st(enum st_dtype t)
-{
-    switch (t) {
-    case ST_F32: return QW_DTYPE_F32;
-    case ST_F16: return QW_DTYPE_F16;
-    case ST_BF16: return QW_DTYPE_BF16;
-    default: return -1;
-    }
-}
 
 enum qw_dtype qwen3_head_dtype(enum qw_dtype dtype)
 {
     return dtype == QW_DTYPE_Q8 ? QW_DTYPE_BF16 : dtype == QW_DTYPE_Q4 ? QW_DTYPE_Q8 : dtype;
 }
 
-/* Loads name as a [rows, cols] matrix (cols == 0: a vector of rows values, kept f32 as [1, rows]). */
+/* Random weights for name, generated in dst straight into backend memory, a few MiB of rows at a time: norm
+ * weights in [0.5, 1.5], matrices with standard deviation 1 / sqrt(cols). */
+static qwglm_status load_random(struct loader *L, const char *name, int64_t r, int64_t c, bool vector,
+                                enum qw_dtype dst, struct qw_tensor *out)
+{
+    struct qw_backend *be = L->m->be;
+    size_t row_bytes = qw_row_bytes(dst, c), bytes;
+    if (!size_mul_ok(row_bytes, (size_t)r, &bytes)) return qw_fail(L->e, QWGLM_ERR_ARG, "tensor '%s' is too large", name);
+    struct qw_buf *b;
+    qwglm_status rc = be->ops->buf_alloc(be->ctx, bytes, &b, L->e);
+    if (rc) return qw_fail(L->e, rc, "tensor '%s'", name);
+    int64_t chunk = (int64_t)((4u << 20) / (row_bytes ? row_bytes : 1));
+    chunk = chunk < 1 ? 1 : chunk > r ? r : chunk;
+    uint8_t *host = qw_malloc((size_t)chunk * row_bytes + 1);
+    if (!host) {
+        be->ops->buf_free(be->ctx, b);
+        return qw_fail(L->e, QWGLM_ERR_NOMEM, "tensor '%s'", name);
+    }
+    uint64_t state = L->seed ^ 0x9e3779b97f4a7c15ull;
+    for (const char *p = name; *p; p++) state = (state ^ (uint8_t)*p) * 0x100000001b3ull;
+    for (int64_t r0 = 0; r0 < r && !rc; r0 += chunk) {
+        int64_t n = r - r0 < chunk ? r - r0 : chunk;
+        qw_random_rows(dst, host, n, c, vector ? -1.0f : 1.0f / sqrtf((float)c), &state);
+        rc = be->ops->buf_write(be->ctx, b, (size_t)r0 * row_bytes, host, (size_t)n * row_bytes, L->e);
+    }
+    qw_free(host);
+    if (rc) {
+        be->ops->buf_free(be->ctx, b);
+        return rc;
+    }
+    *out = (struct qw_tensor){b, 0, dst, r, c, c};
+    L->m->weight_bytes += bytes;
+    return QWGLM_OK;
+}
+
+/* Loads name as a [rows, cols] matrix (cols == 0: a vector of rows values, kept f32 as [1, rows]). Matrices are
+ * converted to L->dtype, except those a `qwglm quantize` checkpoint stores quantized: they load as stored. */
 static qwglm_status load(struct loader *L, const char *name, int64_t rows, int64_t cols, struct qw_tensor *out)
 {
+    const bool vector = cols == 0;
+    const int64_t r = vector ? 1 : rows, c = vector ? rows : cols;
+    enum qw_dtype dst = vector ? QW_DTYPE_F32 : L->dtype;
+    if (!vector && c % qw_dtype_block(dst) != 0) dst = QW_DTYPE_BF16; /* too narrow to quantize */
+    if (!L->st) return load_random(L, name, r, c, vector, dst, out);
     const struct st_tensor *t = st_set_find(L->st, name);
     if (!t) return qw_fail(L->e, QWGLM_ERR_FORMAT, "checkpoint has no tensor '%s'", name);
-    bool vector = cols == 0;
-    if (vector ? (t->n_dims != 1 || t->shape[0] != rows) : (t->n_dims != 2 || t->shape[0] != rows || t->shape[1] != cols)) {
+    enum qw_dtype src;
+    int64_t sr, sc;
+    qwglm_status rc = qw_qfile_tensor(qw_qfile_of(L->st, t), t, &src, &sr, &sc, L->e);
+    if (rc) return rc;
+    const bool quant = qw_dtype_block(src) > 1;
+    if (vector ? quant || t->n_dims != 1 || sc != rows : sr != rows || sc != cols || (!quant && t->n_dims != 2)) {
         char got[64] = "";
-        for (int i = 0, w = 0; i < t->n_dims && w < (int)sizeof got - 24; i++)
+        if (quant) snprintf(got, sizeof got, "%lld, %lld", (long long)sr, (long long)sc);
+        for (int i = 0, w = 0; !quant && i < t->n_dims && w < (int)sizeof got - 24; i++)
             w += snprintf(got + w, sizeof got - (size_t)w, i ? ", %lld" : "%lld", (long long)t->shape[i]);
         return vector ? qw_fail(L->e, QWGLM_ERR_FORMAT, "tensor '%s' has shape [%s], config says [%lld]", name, got,
                                 (long long)rows)
                       : qw_fail(L->e, QWGLM_ERR_FORMAT, "tensor '%s' has shape [%s], config says [%lld, %lld]", name,
                                 got, (long long)rows, (long long)cols);
     }
-    int src = qw_dtype_from_st(t->dtype);
-    if (src < 0)
-        return qw_fail(L->e, QWGLM_ERR_FORMAT, "tensor '%s' has dtype %s; qwglm reads F32, F16 and BF16", name,
-                       st_dtype_name(t->dtype));
-    enum qw_dtype dst = vector ? QW_DTYPE_F32 : L->dtype;
-    if (!vector && cols % qw_dtype_block(dst) != 0) dst = QW_DTYPE_BF16; /* too narrow to quantize */
-    int64_t r = vector ? 1 : rows, c = vector ? rows : cols;
-    qwglm_status rc = L->m->be->ops->weight_upload(L->m->be->ctx, t->data, (enum qw_dtype)src, r, c, dst, out, L->e);
+    if (quant) dst = src;
+    rc = L->m->be->ops->weight_upload(L->m->be->ctx, t->data, src, r, c, dst, out, L->e);
     if (rc) return qw_fail(L->e, rc, "tensor '%s'", name);
     L->m->weight_bytes += (size_t)r * qw_row_bytes(dst, c);
     return QWGLM_OK;
@@ -109,16 +141,18 @@ void qwen3_free(struct qwen3 *m)
     memset(m, 0, sizeof *m);
 }
 
-qwglm_status qwen3_load(struct qwen3 *m, const struct qw_llm_config *cfg, const struct st_set *st,
-                        struct qw_backend *be, enum qw_dtype dtype, struct qw_err *e)
+static qwglm_status load_all(struct qwen3 *m, const struct qw_llm_config *cfg, const struct st_set *st,
+                             struct qw_backend *be, enum qw_dtype dtype, uint64_t seed, struct qw_err *e)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->be = be;
-    struct loader L = {m, st, dtype, e};
+    struct loader L = {m, st, dtype, seed, e};
     char name[256];
     const int64_t D = cfg->n_embd, V = cfg->n_vocab;
-    qwglm_status rc;
+    qwglm_status rc = QWGLM_OK;
+    for (int i = 0; st && i < st->n_files && !rc; i++) rc = qw_qfile_validate(&st->files[i], e);
+    if (rc) goto fail;
     m->layers = qw_calloc((size_t)cfg->n_layers, sizeof *m->layers);
     m->inv_freq = qw_malloc((size_t)cfg->head_dim / 2 * sizeof *m->inv_freq);
     if (!m->layers || !m->inv_freq) {
@@ -134,7 +168,7 @@ qwglm_status qwen3_load(struct qwen3 *m, const struct qw_llm_config *cfg, const 
     if ((rc = load(&L, name, D, 0, &m->final_norm))) goto fail;
     for (int l = 0; l < cfg->n_layers; l++)
         if ((rc = load_layer(&L, l, &m->layers[l]))) goto fail;
-    if (st_set_find(st, "lm_head.weight")) {
+    if (st ? st_set_find(st, "lm_head.weight") != NULL : !cfg->tie_embeddings) {
         L.dtype = qwen3_head_dtype(dtype);
         if ((rc = load(&L, "lm_head.weight", V, D, &m->lm_head))) goto fail;
     } else {
@@ -150,6 +184,18 @@ qwglm_status qwen3_load(struct qwen3 *m, const struct qw_llm_config *cfg, const 
 fail:
     qwen3_free(m);
     return rc;
+}
+
+qwglm_status qwen3_load(struct qwen3 *m, const struct qw_llm_config *cfg, const struct st_set *st,
+                        struct qw_backend *be, enum qw_dtype dtype, struct qw_err *e)
+{
+    return load_all(m, cfg, st, be, dtype, 0, e);
+}
+
+qwglm_status qwen3_load_random(struct qwen3 *m, const struct qw_llm_config *cfg, struct qw_backend *be,
+                               enum qw_dtype dtype, uint64_t seed, struct qw_err *e)
+{
+    return load_all(m, cfg, NULL, be, dtype, seed, e);
 }
 
 /* ---- KV cache ---- */

@@ -32,11 +32,16 @@ struct qwen3 {
  * Q8, because on the fixtures these tensors carry a large share of the error (docs/quantization.md). */
 enum qw_dtype qwen3_head_dtype(enum qw_dtype dtype);
 
-/* Loads the decoder's weights from st into be, converting to dtype (F32, BF16, F16, Q8 or Q4; norms stay f32).
- * Every tensor's shape and dtype is checked against cfg first. st must stay open as long as m (weights may be
+/* Loads the decoder's weights from st into be, converting to dtype (F32, BF16, F16, Q8 or Q4; norms stay f32;
+ * embedding and LM head as qwen3_head_dtype says). Tensors that a `qwglm quantize` checkpoint stores quantized
+ * load as stored, without conversion. Every tensor's shape and dtype is checked against cfg first. st must stay open as long as m (weights may be
  * read in place). */
 qwglm_status qwen3_load(struct qwen3 *m, const struct qw_llm_config *cfg, const struct st_set *st,
                         struct qw_backend *be, enum qw_dtype dtype, struct qw_err *e);
+/* Random weights at cfg's shapes, generated directly in dtype (quantized ones as random codes and scales): the
+ * real model's sizes and speed without its checkpoint (`qwglm bench --random`). Same seed, same weights. */
+qwglm_status qwen3_load_random(struct qwen3 *m, const struct qw_llm_config *cfg, struct qw_backend *be,
+                               enum qw_dtype dtype, uint64_t seed, struct qw_err *e);
 void qwen3_free(struct qwen3 *m);
 
 /* Keys and values of every layer: per layer [n_ctx, Hk hd] of m->kv_dtype, post-RoPE keys. */

@@ -137,3 +137,52 @@ void qw_dequantize_row_q4(const uint8_t *row, float *y, int64_t k)
         for (int i = 0; i < QW_QBLOCK; i++) y[b * QW_QBLOCK + i] = d * (float)q[i];
     }
 }
+
+/* ---- random rows ---- */
+
+static inline uint64_t next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+void qw_random_rows(enum qw_dtype t, void *dst, int64_t n, int64_t k, float sd, uint64_t *state)
+{
+    if (!*state) *state = 0x853c49e6748fea9bull;
+    const float a = sd < 0 ? 0.5f : sd * 1.7320508f, off = sd < 0 ? 1.0f : 0.0f; /* uniform on [off - a, off + a] */
+    uint8_t *p = dst;
+    const size_t row = qw_row_bytes(t, k);
+    for (int64_t r = 0; r < n; r++, p += row) {
+        if (t == QW_DTYPE_Q8 || t == QW_DTYPE_Q4) {
+            const size_t qbytes = t == QW_DTYPE_Q8 ? (size_t)k : (size_t)k / 2;
+            for (size_t i = 0; i < qbytes; i += 8) {
+                uint64_t v = next(state);
+                for (size_t j = 0; j < 8 && i + j < qbytes; j++, v >>= 8)
+                    p[i + j] = t == QW_DTYPE_Q4 ? (uint8_t)v : (uint8_t)((int)(v & 0xff) % 255 - 127);
+            }
+            uint16_t h = f32_to_f16(a / (t == QW_DTYPE_Q8 ? 127.0f : 8.0f));
+            for (int64_t b = 0; b < k / QW_QBLOCK; b++) put_scale(p + qbytes, b, h);
+            continue;
+        }
+        for (int64_t i = 0; i < k; i++) {
+            float v = off + a * ((float)(next(state) >> 40) * (2.0f / 16777216.0f) - 1.0f);
+            switch (t) {
+            case QW_DTYPE_F32: memcpy(p + 4 * i, &v, 4); break;
+            case QW_DTYPE_F16: {
+                uint16_t h = f32_to_f16(v);
+                memcpy(p + 2 * i, &h, 2);
+                break;
+            }
+            case QW_DTYPE_BF16: {
+                uint16_t h = f32_to_bf16(v);
+                memcpy(p + 2 * i, &h, 2);
+                break;
+            }
+            default: memset(p + (size_t)i * qw_dtype_block_bytes(t), 0, qw_dtype_block_bytes(t)); break;
+            }
+        }
+    }
+}

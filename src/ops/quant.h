@@ -27,6 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format/safetensors.h"
+#include "ops/ops.h"
+
 #define QW_QBLOCK 32      /* values per block (one scale each) */
 #define QW_QGROUP 16      /* blocks per interleaved group */
 #define QW_Q8_BLOCK_BYTES 34
@@ -57,5 +60,30 @@ void qw_dequantize_row_q4(const uint8_t *row, float *y, int64_t k);
 /* One block's quantized values in natural order (for tests and tools): q[32] and the scale. */
 float qw_q8_block(const uint8_t *row, int64_t k, int64_t b, int8_t q[QW_QBLOCK]);
 float qw_q4_block(const uint8_t *row, int64_t k, int64_t b, int8_t q[QW_QBLOCK]); /* q = u - 8 */
+
+/* n rows of k random values of dtype t into dst (rows of qw_row_bytes(t, k) bytes), uniform with standard deviation
+ * sd (sd < 0: in [0.5, 1.5], like norm weights). Quantized rows get random codes and a matching scale directly.
+ * *state (nonzero) advances; the same state gives the same rows. For benchmarks at real shapes. */
+void qw_random_rows(enum qw_dtype t, void *dst, int64_t n, int64_t k, float sd, uint64_t *state);
+
+/* ---- quantized tensors in safetensors files (written by `qwglm quantize`, mmapped by the loaders) ----
+ *
+ * A Q8 or Q4 tensor NAME is stored as dtype U8 with shape [rows, row bytes] (rows in the layout above) and
+ * described by the file's __metadata__ (string values, as the format requires):
+ *   "qwglm.layout":  "1"                  the row layout of this header; required when any tensor is quantized
+ *   "qwglm.q.NAME":  "q4 ROWS COLS"       the dtype and the logical shape of tensor NAME
+ * Tensors without a "qwglm.q." entry are plain safetensors tensors. */
+#define QW_QFILE_LAYOUT "1"
+#define QW_QFILE_PREFIX "qwglm.q."
+
+/* Checks the qwglm entries of f's metadata: the layout version, and for every "qwglm.q." entry a valid
+ * description of an existing U8 tensor of exactly the described size. QWGLM_ERR_FORMAT naming the first problem. */
+qwglm_status qw_qfile_validate(const struct st_file *f, struct qw_err *e);
+/* The weight dtype and logical shape of tensor t of f (validated file): F32, F16, BF16 tensors as stored (a vector
+ * has rows = 1), quantized ones as described. QWGLM_ERR_FORMAT for other stored dtypes. */
+qwglm_status qw_qfile_tensor(const struct st_file *f, const struct st_tensor *t, enum qw_dtype *dtype, int64_t *rows,
+                             int64_t *cols, struct qw_err *e);
+/* The file of set s that holds t (a tensor returned by st_set_find), or NULL. */
+const struct st_file *qw_qfile_of(const struct st_set *s, const struct st_tensor *t);
 
 #endif

@@ -3,7 +3,11 @@
  * once through a batched prefill (matrix-matrix kernels) and once token by token (matrix-vector kernels), plus
  * free-running greedy decoding. Bounds: see docs/quantization.md. Also: a warm decode loop allocates nothing. */
 #include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
 
+#include "backend/cpu/cpu_impl.h"
+#include "ops/quant.h"
 #include "engine/engine.h"
 #include "golden.h"
 
@@ -211,8 +215,121 @@ static void test_no_alloc(const char *dir)
     qwglm_model_free(m);
 }
 
+static qwglm_model *load(const char *dir, qwglm_dtype dt, qwglm_status *st, char *err)
+{
+    qwglm_model_params mp = qwglm_model_default_params();
+    mp.dtype = dt;
+    mp.n_threads = 2;
+    qwglm_model *m = NULL;
+    *st = qwglm_model_load(dir, &mp, &m, err);
+    return m;
+}
+
+static void last_logits(qwglm_model *m, float *logits)
+{
+    qwglm_session *s;
+    char err[QWGLM_ERR_SIZE];
+    REQUIRE(qwglm_session_open(m, NULL, &s, err) == QWGLM_OK);
+    int32_t ids[6] = {5, 77, 3, 900, 12, 4};
+    CHECK(qwglm_session_eval(s, ids, 6, NULL) == QWGLM_OK);
+    CHECK(qwglm_session_eval(s, ids + 2, 1, logits) == QWGLM_OK);
+    qwglm_session_close(s);
+}
+
+/* Replaces the first occurrence of from by to (same length) in file path. */
+static bool patch_file(const char *path, const char *from, const char *to)
+{
+    char *text;
+    size_t n;
+    if (qw_read_file(path, 64u << 20, &text, &n, NULL)) return false;
+    bool done = false;
+    for (size_t i = 0; !done && i + strlen(from) <= n; i++)
+        if (memcmp(text + i, from, strlen(from)) == 0) memcpy(text + i, to, strlen(to)), done = true;
+    done = done && qw_write_file_atomic(path, text, n, NULL) == QWGLM_OK;
+    qw_free(text);
+    return done;
+}
+
+/* `qwglm quantize` checkpoints: they load without conversion (weights read where the file is mapped) and give
+ * exactly the logits of quantizing at load; wrong requests and damaged metadata fail cleanly. */
+static void test_checkpoint(const char *fixture)
+{
+    char dir[] = "/tmp/qwglm-test-XXXXXX", path[600], err[QWGLM_ERR_SIZE];
+    REQUIRE(mkdtemp(dir));
+    static const qwglm_dtype dts[] = {QWGLM_DTYPE_Q8, QWGLM_DTYPE_Q4};
+    static const enum qw_dtype qdts[] = {QW_DTYPE_Q8, QW_DTYPE_Q4};
+    for (int i = 0; i < 2; i++) {
+        struct qw_err e = {0};
+        CHECKF(qw_quantize_checkpoint(fixture, dir, qdts[i], 2, NULL, &e) == QWGLM_OK, "%s", e.msg);
+        qwglm_status st;
+        qwglm_model *a = load(dir, QWGLM_DTYPE_AUTO, &st, err), *b = load(fixture, dts[i], &st, err);
+        REQUIRE(a && b);
+        qwglm_model_info info;
+        qwglm_model_get_info(a, &info);
+        CHECK(info.dtype == dts[i]);
+        CHECKF(!a->net.layers[0].w_up.buf->owned && !a->net.lm_head.buf->owned,
+               "%s: quantized weights were copied instead of read in place", qw_dtype_name(qdts[i]));
+        int V = a->cfg.n_vocab;
+        float *la = qw_malloc((size_t)V * 4), *lb = qw_malloc((size_t)V * 4);
+        last_logits(a, la);
+        last_logits(b, lb);
+        CHECKF(memcmp(la, lb, (size_t)V * 4) == 0, "%s: logits from the file differ from quantizing at load",
+               qw_dtype_name(qdts[i]));
+        qw_free(la);
+        qw_free(lb);
+        qwglm_model_free(a);
+        qwglm_model_free(b);
+        /* the other quantized dtype cannot be asked for */
+        CHECK(load(dir, dts[1 - i], &st, err) == NULL && st == QWGLM_ERR_ARG && strstr(err, "quantized"));
+    }
+    /* damaged descriptions: a wrong shape, then an unknown layout version */
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    qwglm_status st;
+    REQUIRE(patch_file(path, "\"q4 512 256\"", "\"q4 511 256\""));
+    CHECK(load(dir, QWGLM_DTYPE_AUTO, &st, err) == NULL && st == QWGLM_ERR_FORMAT && strstr(err, "mlp"));
+    REQUIRE(patch_file(path, "\"q4 511 256\"", "\"q4 512 256\""));
+    REQUIRE(patch_file(path, "\"qwglm.layout\": \"1\"", "\"qwglm.layout\": \"7\""));
+    CHECK(load(dir, QWGLM_DTYPE_AUTO, &st, err) == NULL && st == QWGLM_ERR_FORMAT && strstr(err, "layout"));
+    static const char *const files[] = {"model.safetensors", "config.json", "generation_config.json", "reference.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    CHECKF(rmdir(dir) == 0, "%s: unexpected files left", dir);
+}
+
+/* The metadata validator on the fuzz seeds: the valid file passes with the described shapes, each damaged one
+ * fails with a message naming the problem. */
+static void test_qfile_seeds(void)
+{
+    static const struct { const char *file, *msg; } cases[] = {
+        {"valid", NULL}, {"plain", NULL}, {"wrong_shape", "needs U8 [3, 54]"}, {"bad_desc", "is not 'q8|q4"},
+        {"missing", "missing tensor 'nope'"}, {"no_layout", "layout"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "tests/fuzz/corpus/qfile/%s.safetensors", cases[i].file);
+        struct st_file f;
+        REQUIRE(st_open(&f, path, NULL) == QWGLM_OK);
+        struct qw_err e = {0};
+        qwglm_status st = qw_qfile_validate(&f, &e);
+        if (cases[i].msg) CHECKF(st == QWGLM_ERR_FORMAT && strstr(e.msg, cases[i].msg), "%s: '%s'", path, e.msg);
+        else CHECKF(st == QWGLM_OK, "%s: %s", path, e.msg);
+        if (!cases[i].msg && strcmp(cases[i].file, "valid") == 0) {
+            enum qw_dtype dt;
+            int64_t rows, cols;
+            CHECK(qw_qfile_tensor(&f, st_find(&f, "w4"), &dt, &rows, &cols, NULL) == QWGLM_OK && dt == QW_DTYPE_Q4 &&
+                  rows == 3 && cols == 64);
+            CHECK(qw_qfile_tensor(&f, st_find(&f, "norm"), &dt, &rows, &cols, NULL) == QWGLM_OK &&
+                  dt == QW_DTYPE_F32 && rows == 1 && cols == 4);
+        }
+        st_close(&f);
+    }
+}
+
 int main(void)
 {
+    test_qfile_seeds();
     static const struct bound bounds[] = {
         {QWGLM_DTYPE_BF16, "bf16", 1e-4, true},
         {QWGLM_DTYPE_Q8, "q8", 1e-3, true},
@@ -223,5 +340,6 @@ int main(void)
         run_fixture("tests/fixtures/qwen3-micro", false, &bounds[i]);
     }
     test_no_alloc("tests/fixtures/qwen3-small");
+    test_checkpoint("tests/fixtures/qwen3-small");
     return test_report("test_quant");
 }
