@@ -12,6 +12,8 @@ struct command {
 
 static const struct command commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
+    {"quantize", cmd_quantize, "convert a checkpoint to q8, q4, bf16 or f32 for loading by mmap"},
+    {"bench", cmd_bench, "measure prefill, decode and kernel speed against the machine's bandwidth"},
     {"version", cmd_version, "print the version"},
 };
 

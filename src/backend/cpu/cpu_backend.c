@@ -226,6 +226,7 @@ static void cpu_free(void *ctx)
         for (int i = 0; i < c->n_threads; i++) qw_free(c->thread[i].p);
     qw_free(c->thread);
     qw_free(c->act.p);
+    qw_free(c->prof);
     pthread_mutex_destroy(&c->lock);
     qw_free(c);
 }
@@ -281,6 +282,9 @@ qwglm_status cpu_backend_create_isa(int n_threads, const char *isa, struct qw_ba
     out->ctx = c;
     return QWGLM_OK;
 }
+
+int cpu_backend_threads(const struct qw_backend *be) { return ((const struct cpu_ctx *)be->ctx)->n_threads; }
+const char *cpu_backend_isa(const struct qw_backend *be) { return ((const struct cpu_ctx *)be->ctx)->k.isa; }
 
 qwglm_status cpu_backend_create(int n_threads, struct qw_backend *out, struct qw_err *e)
 {

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 
 #include "base/pool.h"
+#include "cpu.h"
 #include "kernels.h"
 #include "ops/ops.h"
 
@@ -31,6 +32,10 @@ struct cpu_ctx {
     pthread_mutex_t lock;
     struct cpu_scratch act;     /* activations converted for a product (struct cpu_act16 or bf16 rows) */
     struct cpu_scratch *thread; /* [n_threads] per-thread tiles (attention) */
+    /* profiling (cpu_profile.c): the table installed while it runs and the one it wraps */
+    struct cpu_profile *prof;
+    struct qw_backend_ops prof_ops;
+    const struct qw_backend_ops *prof_orig;
 };
 
 static inline void *cpu_ptr(struct qw_tensor t) { return t.buf->data + t.offset; }

@@ -1,0 +1,164 @@
+/* Per-op timings and the machine's read bandwidth, for `qwglm bench`.
+ *
+ * Profiling swaps the backend's op table for one whose entries time the call to the original (the CPU backend
+ * runs every op at once, so wall time per call is the op's cost) and add it to a row per op name, and per weight
+ * dtype for linear, with the bytes of weights or keys/values it read and its multiply-adds. Ops that are not
+ * wrapped here still run, untimed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/mem.h"
+#include "cpu.h"
+#include "cpu_impl.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void record(struct cpu_ctx *c, const char *name, double t0, double bytes, double flops)
+{
+    struct cpu_profile *p = c->prof;
+    double dt = now_s() - t0;
+    int i = 0;
+    while (i < p->n && strcmp(p->e[i].name, name) != 0) i++;
+    if (i == p->n) {
+        if (p->n == CPU_PROF_MAX) return;
+        snprintf(p->e[p->n++].name, sizeof p->e[0].name, "%s", name);
+    }
+    p->e[i].calls++;
+    p->e[i].seconds += dt;
+    p->e[i].bytes += bytes;
+    p->e[i].flops += flops;
+}
+
+#define ORIG(c) ((c)->prof_orig)
+
+static void p_linear(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b)
+{
+    struct cpu_ctx *c = ctx;
+    double t0 = now_s();
+    ORIG(c)->linear(ctx, y, x, w, b);
+    char name[32];
+    snprintf(name, sizeof name, "linear %s", qw_dtype_name(w.dtype));
+    record(c, name, t0, (double)w.rows * (double)qw_row_bytes(w.dtype, w.cols),
+           2.0 * (double)x.rows * (double)w.rows * (double)w.cols);
+}
+
+static void p_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
+                        const struct qw_attn_params *p)
+{
+    struct cpu_ctx *c = ctx;
+    double t0 = now_s();
+    ORIG(c)->attention(ctx, y, q, k, v, p);
+    double kv = 2.0 * p->n_kv * (double)qw_row_bytes(k.dtype, k.cols);
+    double pairs = p->causal ? (double)q.rows * (p->q_pos0 + (q.rows + 1) / 2.0) : (double)q.rows * p->n_kv;
+    record(c, "attention", t0, kv, 4.0 * pairs * p->n_heads * p->head_dim);
+}
+
+#define WRAP(op, params, args, label)                                                                              \
+    static void p_##op params                                                                                      \
+    {                                                                                                              \
+        struct cpu_ctx *c = ctx;                                                                                   \
+        double t0 = now_s();                                                                                       \
+        ORIG(c)->op args;                                                                                          \
+        record(c, label, t0, 0, 0);                                                                                \
+    }
+
+WRAP(get_rows, (void *ctx, struct qw_tensor y, struct qw_tensor t, struct qw_tensor ids), (ctx, y, t, ids), "get_rows")
+WRAP(rmsnorm, (void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, float eps), (ctx, y, x, w, eps),
+     "rmsnorm")
+WRAP(rope, (void *ctx, struct qw_tensor x, struct qw_tensor cs, int nh, int hd), (ctx, x, cs, nh, hd), "rope")
+WRAP(add, (void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b), (ctx, y, a, b), "add")
+WRAP(mul, (void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b), (ctx, y, a, b), "mul")
+WRAP(swiglu, (void *ctx, struct qw_tensor y, struct qw_tensor g, struct qw_tensor u), (ctx, y, g, u), "swiglu")
+WRAP(unary, (void *ctx, struct qw_tensor y, struct qw_tensor x, enum qw_unary op), (ctx, y, x, op), "unary")
+WRAP(softmax, (void *ctx, struct qw_tensor x), (ctx, x), "softmax")
+WRAP(copy, (void *ctx, struct qw_tensor y, struct qw_tensor x), (ctx, y, x), "copy")
+
+qwglm_status cpu_profile_begin(struct qw_backend *be, struct qw_err *e)
+{
+    struct cpu_ctx *c = be->ctx;
+    if (c->prof) return QWGLM_OK;
+    c->prof = qw_calloc(1, sizeof *c->prof);
+    if (!c->prof) return qw_fail(e, QWGLM_ERR_NOMEM, "profile");
+    c->prof_orig = be->ops;
+    c->prof_ops = *be->ops;
+    c->prof_ops.linear = p_linear;
+    c->prof_ops.attention = p_attention;
+    c->prof_ops.get_rows = p_get_rows;
+    c->prof_ops.rmsnorm = p_rmsnorm;
+    c->prof_ops.rope = p_rope;
+    c->prof_ops.add = p_add;
+    c->prof_ops.mul = p_mul;
+    c->prof_ops.swiglu = p_swiglu;
+    c->prof_ops.unary = p_unary;
+    c->prof_ops.softmax = p_softmax;
+    c->prof_ops.copy = p_copy;
+    be->ops = &c->prof_ops;
+    return QWGLM_OK;
+}
+
+void cpu_profile_end(struct qw_backend *be, struct cpu_profile *out)
+{
+    struct cpu_ctx *c = be->ctx;
+    if (!c->prof) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = *c->prof;
+    be->ops = c->prof_orig;
+    qw_free(c->prof);
+    c->prof = NULL;
+}
+
+/* ---- read bandwidth ---- */
+
+struct read_job {
+    const struct cpu_kernels *k;
+    const uint8_t *buf;
+    size_t bytes;
+    uint64_t sink[64];
+};
+
+static void read_thunk(void *arg, int ith, int nth)
+{
+    struct read_job *j = arg;
+    size_t part = j->bytes / (size_t)nth & ~(size_t)255;
+    j->sink[ith % 64] ^= j->k->read_bytes(j->buf + (size_t)ith * part, part);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double cpu_read_gbps(struct qw_backend *be, size_t bytes, int reps, uint64_t *sink)
+{
+    struct cpu_ctx *c = be->ctx;
+    bytes &= ~(size_t)255;
+    if (reps < 1) reps = 1;
+    if (reps > 64) reps = 64;
+    uint8_t *buf = qw_aligned_alloc(64, bytes);
+    if (!buf) return 0;
+    for (size_t i = 0; i < bytes; i += 4096) buf[i] = (uint8_t)i; /* fault every page in before timing */
+    memset(buf, 1, bytes);
+    struct read_job j = {&c->k, buf, bytes, {0}};
+    double t[64];
+    qw_pool_run(c->pool, read_thunk, &j); /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        qw_pool_run(c->pool, read_thunk, &j);
+        t[r] = now_s() - t0;
+    }
+    qw_free(buf);
+    for (int i = 0; i < 64; i++) *sink ^= j.sink[i];
+    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+    size_t part = bytes / (size_t)c->n_threads & ~(size_t)255;
+    return (double)(part * (size_t)c->n_threads) / t[reps / 2] / 1e9;
+}
