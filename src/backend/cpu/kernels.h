@@ -7,7 +7,8 @@
  * (compute-bound: each weight row meets many activation rows while it is in cache). The activations reach the
  * kernel in the form its dtype wants, converted once per product by cpu_linear:
  *   F32, F16 weights:  f32 activations
- *   BF16 weights:      f32 activations (gemm), or bf16 ones (gemm_bf16x, when the CPU has bf16 dot products)
+ *   BF16 weights:      f32 activations (gemm), or bf16 ones (gemm_bf16x, where bf16 dot products are faster
+ *                      than FMA on widened weights: not on Sapphire Rapids, see cpu_dispatch.c)
  *   Q8, Q4 weights:    16-bit activations per block of 32 (struct cpu_act16), interleaved like the weights
  *                      (ops/quant.h), so that integer pair dot products line each block up with one 32-bit lane.
  * 16-bit rather than 8-bit activations: on the qwen3-small fixture 8-bit activations alone cost a mean KL of

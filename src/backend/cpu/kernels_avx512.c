@@ -22,6 +22,27 @@
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+/* Four horizontal sums at once: [sum a, sum b, sum c, sum d] (about half the work of four separate ones). */
+INLINE __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d)
+{
+    __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+    __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(b), 1)));
+    __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c), 1)));
+    __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(d), 1)));
+    __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a8, b8), _mm256_hadd_ps(c8, d8));
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+/* out[i][j] = sum of acc[i][j] for the 4 x T accumulators of a tile, four at a time down each column. */
+#define REDUCE_TILE(acc, out, T)                                                                                   \
+    do {                                                                                                           \
+        for (int j_ = 0; j_ < (T); j_++) {                                                                         \
+            float s_[4];                                                                                           \
+            _mm_storeu_ps(s_, reduce4(acc[0][j_], acc[1][j_], acc[2][j_], acc[3][j_]));                            \
+            for (int i_ = 0; i_ < 4; i_++) out[i_][j_] = s_[i_];                                                   \
+        }                                                                                                          \
+    } while (0)
+
 /* Rows [r, r + TR) clipped to r1: missing rows repeat the last one (their results are dropped). */
 INLINE void tile_rows(const struct cpu_gemm *g, int64_t r, int64_t r1, const uint8_t *w[TR])
 {
@@ -123,8 +144,7 @@ INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int
         for (int j = 0; j < T; j++) facc[i][j] = _mm512_setzero_ps();
     for (int64_t gi = 0; gi < n_groups; gi++) quant_group(w, x, xd, xs, gi, 16, k, TR, T, q4, facc);
     if (tail) quant_group(w, x, xd, xs, n_groups, tail, k, TR, T, q4, facc);
-    for (int i = 0; i < TR; i++)
-        for (int j = 0; j < T; j++) out[i][j] = _mm512_reduce_add_ps(facc[i][j]);
+    REDUCE_TILE(facc, out, T);
 }
 
 INLINE void gemm_quant(const struct cpu_gemm *g, int64_t r0, int64_t r1, bool q4)
@@ -181,6 +201,9 @@ static void quantize_act16_avx512(const float *x, int64_t k, int16_t *q, float *
 
 enum ftype { FT_F32, FT_F16, FT_BF16 };
 
+#define FT 4   /* activation rows per float tile (4 weight rows: 16 accumulators) */
+#define KC 512 /* columns per pass when there are several activation rows */
+
 /* 16 weights from column i of a row (masked: the first n, n < 16). */
 INLINE __m512 load_w(const uint8_t *row, int64_t i, enum ftype ft, __mmask16 mask, bool masked)
 {
@@ -200,48 +223,75 @@ INLINE __m512 load_w(const uint8_t *row, int64_t i, enum ftype ft, __mmask16 mas
     return _mm512_setzero_ps();
 }
 
-INLINE void float_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int64_t t, int T, enum ftype ft,
-                       float out[TR][TT])
+/* Columns [k0, k1) of a tile's dot products (k1 - k0 a multiple of 16 except at the end of the row). */
+INLINE void float_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int64_t t, int T, int64_t k0, int64_t k1,
+                       enum ftype ft, float out[TR][FT])
 {
-    const int64_t k = g->k;
-    const float *x[TT];
+    const float *x[FT];
     for (int j = 0; j < T; j++) x[j] = g->x + (t + j) * g->x_stride;
-    __m512 acc[TR][TT];
+    __m512 acc[TR][FT];
     for (int i = 0; i < TR; i++)
         for (int j = 0; j < T; j++) acc[i][j] = _mm512_setzero_ps();
-    int64_t i0 = 0;
-    for (; i0 + 16 <= k; i0 += 16)
+    int64_t i0 = k0;
+    for (; i0 + 16 <= k1; i0 += 16)
         for (int i = 0; i < TR; i++) {
             __m512 wv = load_w(w[i], i0, ft, 0xffff, false);
             for (int j = 0; j < T; j++) acc[i][j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[j] + i0), acc[i][j]);
         }
-    if (i0 < k) {
-        __mmask16 mask = (__mmask16)((1u << (k - i0)) - 1);
+    if (i0 < k1) {
+        __mmask16 mask = (__mmask16)((1u << (k1 - i0)) - 1);
         for (int i = 0; i < TR; i++) {
             __m512 wv = load_w(w[i], i0, ft, mask, true);
             for (int j = 0; j < T; j++)
                 acc[i][j] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask, x[j] + i0), acc[i][j]);
         }
     }
-    for (int i = 0; i < TR; i++)
-        for (int j = 0; j < T; j++) out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+    REDUCE_TILE(acc, out, T);
 }
 
+/* Blocked over rows of activations (chunks that stay in L2) and over columns (KC at a time, so the 4 weight rows
+ * of a tile stay in L1 while every activation row of the chunk passes): partial sums accumulate in y. */
 INLINE void gemm_float(const struct cpu_gemm *g, int64_t r0, int64_t r1, enum ftype ft)
 {
-    const int64_t chunk = act_chunk(g->k * 4);
-    float out[TR][TT];
+    const int64_t k = g->k, kc = g->n <= FT ? k : KC;
+    int64_t chunk = ACT_BLOCK / (kc * 4);
+    chunk = chunk < FT ? FT : chunk - chunk % FT;
+    float out[TR][FT];
     const uint8_t *w[TR];
+    float wide[TR][KC] __attribute__((aligned(64)));
     for (int64_t t0 = 0; t0 < g->n; t0 += chunk) {
         const int64_t t1 = min64(g->n, t0 + chunk);
-        for (int64_t r = r0; r < r1; r += TR) {
-            tile_rows(g, r, r1, w);
-            for (int64_t t = t0; t < t1; t += TT) {
-                int nt = (int)min64(TT, t1 - t);
-                if (nt == 3) float_tile(g, w, t, 3, ft, out);
-                else if (nt == 2) float_tile(g, w, t, 2, ft, out);
-                else float_tile(g, w, t, 1, ft, out);
-                store_tile(g, r, r1, t, nt, out);
+        for (int64_t k0 = 0; k0 < k; k0 += kc) {
+            const int64_t k1 = min64(k, k0 + kc);
+            for (int64_t r = r0; r < r1; r += TR) {
+                tile_rows(g, r, r1, w);
+                enum ftype tt = ft;
+                int64_t tk0 = k0, tk1 = k1;
+                if (ft != FT_F32 && t1 - t0 > FT) {
+                    /* f16 / bf16 rows reused by many activation rows: widen them once into L1 */
+                    for (int i = 0; i < TR; i++) {
+                        for (int64_t c = k0; c < k1; c += 16) {
+                            __mmask16 m = k1 - c >= 16 ? 0xffff : (__mmask16)((1u << (k1 - c)) - 1);
+                            _mm512_mask_storeu_ps(wide[i] + (c - k0), m, load_w(w[i], c, ft, m, true));
+                        }
+                        w[i] = (const uint8_t *)(wide[i] - k0);
+                    }
+                    tt = FT_F32;
+                }
+                for (int64_t t = t0; t < t1; t += FT) {
+                    int nt = (int)min64(FT, t1 - t);
+                    switch (nt) {
+                    case 4: float_tile(g, w, t, 4, tk0, tk1, tt, out); break;
+                    case 3: float_tile(g, w, t, 3, tk0, tk1, tt, out); break;
+                    case 2: float_tile(g, w, t, 2, tk0, tk1, tt, out); break;
+                    default: float_tile(g, w, t, 1, tk0, tk1, tt, out); break;
+                    }
+                    for (int i = 0; i < TR && r + i < r1; i++)
+                        for (int j = 0; j < nt; j++) {
+                            float *y = &g->y[(t + j) * g->y_stride + r + i];
+                            *y = k0 ? *y + out[i][j] : out[i][j];
+                        }
+                }
             }
         }
     }
