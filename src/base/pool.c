@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <unistd.h>
@@ -146,7 +147,12 @@ void qw_pool_run(struct qw_pool *p, qw_pool_fn fn, void *ctx)
         pthread_mutex_unlock(&p->lock);
     }
     fn(ctx, 0, p->n_threads);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+    /* spin for a worker that is still busy; when it stays away (the machine runs more threads than cores and it
+     * lost its core), give ours up so it can finish */
+    for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
+        if (i < SPIN_ITERS) cpu_relax();
+        else sched_yield();
+    }
     pthread_mutex_unlock(&p->run_lock);
 }
 

@@ -4,6 +4,7 @@
  * when the CPU has bf16 dot products and there are enough rows to pay for it), then splits the weight rows into
  * one contiguous range per thread: each thread streams its own part of the matrix once, whatever the number of
  * activation rows (the kernels keep activations in cache and walk weights in tiles, see kernels.h). */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/mem.h"
@@ -12,6 +13,7 @@
 
 #define BF16X_MIN_ROWS 4   /* below this, bf16 products are memory-bound: keep f32 activations */
 #define SPLIT_ALIGN 8      /* weight rows per thread: a multiple of the kernels' 4-row tiles */
+#define CHUNKS_PER_THREAD 4 /* rows are handed out in this many pieces per thread, first come first served */
 #define INLINE_WORK 32768  /* multiply-adds below which waking threads costs more than it saves */
 
 void cpu_get_rows(void *ctx, struct qw_tensor y, struct qw_tensor table, struct qw_tensor ids)
@@ -42,6 +44,8 @@ void cpu_get_rows(void *ctx, struct qw_tensor y, struct qw_tensor table, struct 
 }
 
 struct linear_job {
+    _Atomic long next; /* next piece of rows to hand out */
+    long piece;        /* rows per piece */
     struct cpu_gemm g;
     cpu_gemm_fn fn;
     const float *bias;
@@ -62,12 +66,19 @@ static void linear_rows(struct linear_job *j, int64_t r0, int64_t r1)
         }
 }
 
+/* Threads take pieces of contiguous rows until none are left: each piece is a long sequential stream of weights,
+ * and a thread that loses its core for a while (a shared machine) leaves its share to the others instead of
+ * holding everyone up. */
 static void linear_thunk(void *arg, int ith, int nth)
 {
+    (void)ith;
+    (void)nth;
     struct linear_job *j = arg;
-    long lo, hi;
-    qw_split_rows((long)j->m, ith, nth, SPLIT_ALIGN, &lo, &hi);
-    linear_rows(j, lo, hi);
+    for (;;) {
+        long p = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed), lo = p * j->piece;
+        if (lo >= j->m) break;
+        linear_rows(j, lo, lo + j->piece < j->m ? lo + j->piece : j->m);
+    }
 }
 
 /* Activation rows [t0, t1) into the form the kernel reads. */
@@ -146,10 +157,14 @@ void cpu_linear(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_ten
         if (!convert_activations(c, &j, bf16x)) goto done;
         if (bf16x) j.fn = c->k.gemm_bf16x;
     }
-    if (c->n_threads == 1 || w.rows < 2 * SPLIT_ALIGN || w.rows * x.rows * x.cols < INLINE_WORK)
+    if (c->n_threads == 1 || w.rows < 2 * SPLIT_ALIGN || w.rows * x.rows * x.cols < INLINE_WORK) {
         linear_rows(&j, 0, w.rows);
-    else
+    } else {
+        long pieces = (long)c->n_threads * CHUNKS_PER_THREAD;
+        j.piece = ((w.rows + pieces - 1) / pieces + SPLIT_ALIGN - 1) / SPLIT_ALIGN * SPLIT_ALIGN;
+        atomic_init(&j.next, 0);
         qw_pool_run(c->pool, linear_thunk, &j);
+    }
 done:
     pthread_mutex_unlock(&c->lock);
 }
