@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"serve", cmd_serve, "serve the OpenAI-compatible API and the web app"},
 };
 
 static void usage(FILE *out)
