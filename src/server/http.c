@@ -585,6 +585,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         cn = qw_calloc(1, sizeof *cn);
         if (!cn) return MHD_NO;
         *con_cls = cn;
+        atomic_fetch_add(&srv->n_requests, 1);
         cn->body.max = srv->cfg->max_body;
         bool method_ok;
         const struct route *rt = find_route(method, url, &method_ok);
@@ -621,11 +622,12 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)c;
     (void)toe;
+    struct srv *srv = cls;
     struct conn *cn = *con_cls;
     if (!cn) return;
+    atomic_fetch_sub(&srv->n_requests, 1);
     qw_str_free(&cn->body);
     qw_free(cn);
     *con_cls = NULL;
@@ -669,6 +671,15 @@ void http_quiesce(struct srv *srv)
     if (!srv->daemon) return;
     MHD_socket s = MHD_quiesce_daemon(srv->daemon);
     if (s != MHD_INVALID_SOCKET) close(s);
+}
+
+void http_drain(struct srv *srv, int timeout_ms)
+{
+    int64_t deadline = qw_time_us() + (int64_t)timeout_ms * 1000;
+    while (atomic_load(&srv->n_requests) > 0 && qw_time_us() < deadline) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void http_stop(struct srv *srv)

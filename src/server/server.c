@@ -181,6 +181,7 @@ int srv_run(const struct srv_config *cfg)
             sched_wait_idle(srv->sched, SHUTDOWN_GRACE_MS);
         }
     }
+    http_drain(srv, 2000); /* let finished replies reach their clients */
     http_stop(srv);
     sched_free(srv->sched);
     if (srv->eng.ops) srv->eng.ops->free(srv->eng.ctx);

@@ -36,6 +36,7 @@ struct srv {
     struct srv_progress progress;
     atomic_int state;      /* enum srv_state; the engine and sched below are set before READY */
     atomic_bool stopping;
+    atomic_int n_requests; /* requests between their headers and the end of their response */
     struct srv_engine eng;
     struct sched *sched;
     struct srv_model_info info;
@@ -57,6 +58,8 @@ const char *srv_state_name(enum srv_state st);
 /* Starts the HTTP daemon on cfg->host:cfg->port; fills *port with the bound port. */
 bool http_start(struct srv *srv, int *port, char *err, size_t err_cap);
 void http_quiesce(struct srv *srv);
+/* Waits up to timeout_ms for the requests in flight to finish sending. */
+void http_drain(struct srv *srv, int timeout_ms);
 void http_stop(struct srv *srv);
 
 /* Resolves url under the web root into a path of an existing regular file (index.html for directories and for
