@@ -321,6 +321,8 @@ static MHD_RESULT handle_completion(struct srv *srv, struct MHD_Connection *c, s
         metrics_count(&srv->metrics, cn->route, 499);
         return MHD_NO; /* closes the connection */
     }
+    /* the wait counted as idleness to MHD: restart the connection's timeout before answering */
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S);
     struct qw_str s = {0};
     MHD_RESULT ret;
     if (j->failed) {
