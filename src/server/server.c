@@ -67,7 +67,12 @@ static void *load_main(void *arg)
     struct qw_err e = {0};
     qwglm_status st;
     if (cfg->mock) {
-        srv_progress_report(&srv->progress, "load", "mock", 0, 1);
+        for (int i = 0; i < 10 && !atomic_load(&srv->stopping); i++) {
+            srv_progress_report(&srv->progress, cfg->mock_load_ms ? "download" : "load", "mock.safetensors",
+                                (uint64_t)i << 20, 10u << 20);
+            struct timespec ts = {cfg->mock_load_ms / 10 / 1000, (long)(cfg->mock_load_ms / 10 % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         st = engine_mock_open(cfg->mock_delay_ms * 1000, &srv->eng, &e);
     } else {
         struct engine_options o = {.n_threads = cfg->n_threads, .dtype = cfg->dtype, .log = log_to_stderr};

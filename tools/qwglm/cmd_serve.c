@@ -27,7 +27,8 @@ static void usage(FILE *out)
             "  --threads N          engine threads (default one per core)\n"
             "  --dtype TYPE         weight precision: auto, f32, bf16, q8, q4 (default auto)\n"
             "  --mock               serve a deterministic stand-in model (for tests; no weights needed)\n"
-            "  --mock-delay-ms N    with --mock: milliseconds per generated token (default 20)\n",
+            "  --mock-delay-ms N    with --mock: milliseconds per generated token (default 20)\n"
+            "  --mock-load-ms N     with --mock: pretend loading takes N ms, with progress (default 0)\n",
             DEFAULT_MODEL);
 }
 
@@ -72,7 +73,7 @@ int cmd_serve(int argc, char **argv)
                 long lo, hi;
             } nums[] = {{"--port", 0, 65535},   {"--parallel", 1, 256}, {"--ctx", 16, 1 << 22},
                         {"--queue", 0, 100000}, {"--threads", 0, 1024}, {"--max-body", 1024, 1L << 34},
-                        {"--mock-delay-ms", 0, 60000}};
+                        {"--mock-delay-ms", 0, 60000}, {"--mock-load-ms", 0, 600000}};
             size_t k = 0;
             while (k < sizeof nums / sizeof nums[0] && strcmp(a, nums[k].flag) != 0) k++;
             if (k == sizeof nums / sizeof nums[0]) return cli_usage_error(cmd, "unknown option '%s' (see --help)", a);
@@ -87,7 +88,8 @@ int cmd_serve(int argc, char **argv)
             case 3: c.queue_max = (int)n; break;
             case 4: c.n_threads = (int)n; break;
             case 5: c.max_body = (size_t)n; break;
-            default: c.mock_delay_ms = (int)n; break;
+            case 6: c.mock_delay_ms = (int)n; break;
+            default: c.mock_load_ms = (int)n; break;
             }
         }
     }

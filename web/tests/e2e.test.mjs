@@ -41,7 +41,7 @@ const metric = async (name) => {
 
 test('the page loads and shows the engine status', async () => {
   await page.goto(`${srv.url}/`);
-  await page.locator('.gpu-status .dot.ready').waitFor({ timeout: 15000 });
+  await page.locator('.gpu-status .dot.state-ready').waitFor({ timeout: 15000 });
   assert.match(await page.locator('[data-testid="gpu-status"]').innerText(), /cpu/);
   await shot('01-empty');
 });
@@ -89,7 +89,7 @@ test('stop ends a reply midway', async () => {
 
 test('after a reload the conversation is still there', async () => {
   await page.reload();
-  await page.locator('.gpu-status .dot.ready').waitFor({ timeout: 15000 });
+  await page.locator('.gpu-status .dot.state-ready').waitFor({ timeout: 15000 });
   const item = page.locator('[data-testid="conversation-item"]', { hasText: 'hello from the browser' });
   await item.waitFor();
   await item.locator('button.title').click();
@@ -151,4 +151,24 @@ test('screen sharing and voice say they are not active yet; settings and themes'
   await shot('07-dark');
   await page.setViewportSize({ width: 390, height: 780 });
   await shot('08-mobile');
+});
+
+test('LoadingProgress follows a model load and gives way to the chat', async () => {
+  const slow = await startServer(['--mock', '--mock-load-ms', '4000', '--web', path.join(repo, 'web/dist')],
+    { wait: false });
+  try {
+    const p2 = await browser.newPage();
+    await p2.goto(`${slow.url}/`);
+    const bar = p2.locator('[data-testid="loading-progress"]');
+    await bar.waitFor({ timeout: 10000 });
+    await p2.locator('[data-testid="loading-progress"] [role="progressbar"]').waitFor();
+    assert.match(await bar.innerText(), /Downloading|Loading/);
+    await p2.screenshot({ path: path.join(shots, '09-loading.png') });
+    assert.equal(await p2.locator('[data-testid="send"]').isDisabled(), true);
+    await bar.waitFor({ state: 'detached', timeout: 20000 });
+    await p2.locator('.gpu-status .dot.state-ready').waitFor();
+    await p2.close();
+  } finally {
+    assert.equal(await slow.stop(), 0, slow.stderr);
+  }
 });

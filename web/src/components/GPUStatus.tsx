@@ -5,7 +5,7 @@ export function GPUStatus({ status, last }: { status: EngineStatus | null; last:
   if (!status) return <div className="gpu-status" data-testid="gpu-status">connecting…</div>;
   return (
     <div className="gpu-status" data-testid="gpu-status" title={status.device}>
-      <span className={`dot ${status.state}`} aria-hidden="true" />
+      <span className={`dot state-${status.state}`} aria-hidden="true" />
       <span className="item"><b>{status.backend}</b> {status.device}</span>
       <span className="item">mem {formatBytes(status.memory.rss_bytes)}</span>
       <span className="item" data-testid="speed">
