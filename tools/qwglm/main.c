@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"speak", cmd_speak, "text to speech with a Piper voice"},
 };
 
 static void usage(FILE *out)
