@@ -19,16 +19,10 @@ static struct qw_tensor new_t(struct run *r, int64_t rows, int64_t cols)
     return qw_scratch_tensor(&r->s, QW_DTYPE_F32, rows, cols);
 }
 
-static bool is_pointwise(const struct vits_conv *c)
-{
-    return c->p.kernel == 1 && c->p.stride == 1 && c->p.dilation == 1 && c->p.groups == 1 && c->p.pad_left == 0 &&
-           c->p.pad_right == 0;
-}
-
+/* 1x1 convolutions too: over [T, C] activations they are linear layers, and conv1d's kernels serve both. */
 static void conv_into(struct run *r, struct qw_tensor y, struct qw_tensor x, const struct vits_conv *c)
 {
-    if (is_pointwise(c)) qw_linear(r->be, y, x, c->w, c->b);
-    else qw_conv1d(r->be, y, x, c->w, c->b, &c->p);
+    qw_conv1d(r->be, y, x, c->w, c->b, &c->p);
 }
 
 static struct qw_tensor conv(struct run *r, struct qw_tensor x, const struct vits_conv *c)
