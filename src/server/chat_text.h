@@ -21,6 +21,9 @@ void chat_text_free(struct chat_text *t);
 qwglm_status chat_text_encode(const struct chat_text *t, const struct api_request *r, struct srv_prompt *out,
                               struct qw_err *e);
 
+/* The ids that end a reply besides the model's end-of-sequence ids (<|im_end|>, ...); returns the count. */
+int chat_text_stop_ids(const struct chat_text *t, int32_t *ids, int cap);
+
 /* A detokenizer for one generation: ids in, UTF-8 text out (special tokens such as <think> as their text). */
 struct chat_detok *chat_detok_new(const struct chat_text *t);
 void chat_detok_free(struct chat_detok *d);

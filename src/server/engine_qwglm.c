@@ -13,7 +13,7 @@ struct engine {
     struct chat_text *text;
     struct srv_model_info info;
     qwglm_sampling defaults;
-    int32_t eos[8];
+    int32_t eos[16]; /* the model's end-of-sequence ids and the tokenizer's end-of-turn ids */
     int n_eos;
 };
 
@@ -113,6 +113,8 @@ static qwglm_status eng_generate(void *sess, const int32_t *ids, int n, const qw
     qwglm_generate_params gp = qwglm_generate_default_params(es->eng->m);
     gp.sampling = *s;
     gp.max_tokens = max_tokens;
+    gp.stop_ids = es->eng->eos;
+    gp.n_stop_ids = es->eng->n_eos;
     chat_detok_reset(es->detok);
     struct gen g = {es, fn, user};
     qwglm_status st = qwglm_session_generate(es->s, ids, n, &gp, on_token, &g);
@@ -204,6 +206,13 @@ qwglm_status engine_qwglm_open(const char *model, const struct engine_options *o
     eng->defaults = qwglm_model_sampling_defaults(eng->m);
     eng->n_eos = mi.n_eos < 8 ? mi.n_eos : 8;
     memcpy(eng->eos, mi.eos, (size_t)eng->n_eos * sizeof *eng->eos);
+    int32_t more[8];
+    int n_more = chat_text_stop_ids(eng->text, more, 8);
+    for (int i = 0; i < n_more && i < 8; i++) {
+        bool seen = false;
+        for (int k = 0; k < eng->n_eos; k++) seen |= eng->eos[k] == more[i];
+        if (!seen) eng->eos[eng->n_eos++] = more[i];
+    }
     out->ops = &qwglm_ops;
     out->ctx = eng;
     return QWGLM_OK;
