@@ -95,7 +95,7 @@ void job_on_text(enum text_kind kind, const char *text, size_t len, void *user)
 
 void job_on_end(struct srv_job *j)
 {
-    if (!j->req.stream || atomic_load(&j->cancelled)) return;
+    if (!j->req.stream || (atomic_load(&j->cancelled) && !atomic_load(&j->shutdown))) return;
     pthread_mutex_lock(&j->mu);
     struct qw_str *s = &j->out;
     if (j->failed) {

@@ -296,7 +296,9 @@ static void run_job(struct slot *sl, struct srv_job *j)
         if (st == QWGLM_OK || r.ts.stopped) text_stream_finish(&r.ts);
         text_stream_free(&r.ts);
         remember_cache(sl, j);
-        if (st == QWGLM_ERR_CONTEXT)
+        if (atomic_load(&j->shutdown))
+            job_fail(j, 503, NULL, "the server is shutting down; the reply was cut short");
+        else if (st == QWGLM_ERR_CONTEXT)
             job_fail(j, 400, "context_length_exceeded", e.msg[0] ? e.msg : "the prompt does not fit the context");
         else if (st != QWGLM_OK && st != QWGLM_ERR_CANCELLED)
             job_fail(j, 500, NULL, e.msg[0] ? e.msg : qwglm_status_str(st));
@@ -403,7 +405,10 @@ void sched_cancel_running(struct sched *s)
 {
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->n_slots; i++)
-        if (s->slots[i].job) atomic_store(&s->slots[i].job->cancelled, true);
+        if (s->slots[i].job) {
+            atomic_store(&s->slots[i].job->shutdown, true);
+            atomic_store(&s->slots[i].job->cancelled, true);
+        }
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -26,6 +26,7 @@ struct srv_job {
     pthread_cond_t cv; /* signalled when out grows or the job ends */
     int refs;          /* under mu */
     atomic_bool cancelled;
+    atomic_bool shutdown; /* cancelled because the server stops: the client still gets an ending */
 
     /* input, read-only once submitted */
     struct api_request req;

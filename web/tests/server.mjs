@@ -13,7 +13,9 @@ export function binary() {
 /** Model arguments: the real fixture model when this build has an engine (QWGLM_TEST_MODEL=fixture), else the
  * deterministic mock. */
 export function modelArgs(delayMs = 20) {
-  if (process.env.QWGLM_TEST_MODEL === 'fixture') return ['-m', path.join(repo, 'tests/fixtures/qwen3-micro')];
+  // the fixture's random weights never end a reply: a small context bounds it
+  if (process.env.QWGLM_TEST_MODEL === 'fixture')
+    return ['-m', path.join(repo, 'tests/fixtures/qwen3-micro'), '--ctx', '2048'];
   return ['--mock', '--mock-delay-ms', String(delayMs)];
 }
 
