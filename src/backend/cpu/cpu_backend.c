@@ -230,6 +230,8 @@ static const struct qw_backend_ops cpu_ops = {
     .softmax = cpu_softmax,
     .copy = cpu_copy,
     .conv1d = cpu_conv1d,
+    .conv2d = cpu_conv2d,
+    .attention_relpos = cpu_attention_relpos,
 };
 
 qwglm_status cpu_backend_create(int n_threads, struct qw_backend *out, struct qw_err *e)

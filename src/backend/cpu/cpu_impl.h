@@ -55,5 +55,10 @@ void cpu_softmax(void *ctx, struct qw_tensor x);
 void cpu_copy(void *ctx, struct qw_tensor y, struct qw_tensor x);
 void cpu_conv1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
                 const struct qw_conv1d_params *p);
+void cpu_conv2d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                const struct qw_conv2d_params *p);
+void cpu_attention_relpos(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
+                          struct qw_tensor p, struct qw_tensor u, struct qw_tensor v_bias,
+                          const struct qw_relattn_params *prm);
 
 #endif
