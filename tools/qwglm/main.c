@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"transcribe", cmd_transcribe, "speech to text with a Parakeet TDT model"},
 };
 
 static void usage(FILE *out)
