@@ -78,13 +78,9 @@ qwglm_status qwglm_asr_load(const char *dir, const qwglm_asr_params *p, qwglm_as
     rc = parakeet_load(&a->model, dir, &a->be, wt, &e);
     if (rc) goto fail;
     const struct parakeet_config *c = &a->model.cfg;
-    rc = parakeet_state_init(&a->state, &a->model, &e);
-    if (!rc) rc = qw_mel_init(&a->mel, c->sample_rate, c->n_fft, c->hop, c->win, c->n_mels, c->preemphasis, &e);
+    rc = asr_finish_init(a, &e);
     if (!rc) rc = asr_vocab_load(&a->vocab, dir, c->vocab, &e);
     if (rc) goto fail;
-    a->max_symbols = a->p.max_symbols < 0 ? c->max_symbols : a->p.max_symbols;
-    a->frame_samples = c->hop << c->sub_layers;
-    a->frame_seconds = (double)c->hop * (double)(1 << c->sub_layers) / (double)c->sample_rate;
     qw_log(&a->log, QWGLM_LOG_INFO, "parakeet: %d layers, width %d, vocabulary %d, %.1f MB of %s weights, %.0f ms",
            c->n_layers, c->d_model, c->vocab - 1, (double)a->model.weight_bytes / 1e6, qw_dtype_name(wt),
            (double)(qw_time_us() - t0) / 1000.0);
@@ -94,6 +90,37 @@ fail:
     qw_err_copy(err, &e);
     qwglm_asr_free(a);
     return e.status;
+}
+
+qwglm_status asr_finish_init(struct qwglm_asr *a, struct qw_err *e)
+{
+    const struct parakeet_config *c = &a->model.cfg;
+    qwglm_status rc = parakeet_state_init(&a->state, &a->model, e);
+    if (!rc) rc = qw_mel_init(&a->mel, c->sample_rate, c->n_fft, c->hop, c->win, c->n_mels, c->preemphasis, e);
+    if (rc) return rc;
+    a->max_symbols = a->p.max_symbols < 0 ? c->max_symbols : a->p.max_symbols;
+    a->frame_samples = c->hop << c->sub_layers;
+    a->frame_seconds = (double)c->hop * (double)(1 << c->sub_layers) / (double)c->sample_rate;
+    return QWGLM_OK;
+}
+
+qwglm_status asr_open_random(struct qwglm_asr **out, const char *config_path, const qwglm_asr_params *p,
+                             uint64_t seed, struct qw_err *e)
+{
+    *out = NULL;
+    qwglm_asr *a = qw_calloc(1, sizeof *a);
+    if (!a) return qw_fail(e, QWGLM_ERR_NOMEM, "speech recogniser");
+    a->p = *p;
+    a->log = (struct qw_log){a->p.log, a->p.log_user};
+    qwglm_status rc = cpu_backend_create(a->p.n_threads, &a->be, e);
+    if (!rc) rc = parakeet_load_random(&a->model, config_path, &a->be, weight_dtype(a->p.dtype, NULL), seed, e);
+    if (!rc) rc = asr_finish_init(a, e);
+    if (rc) {
+        qwglm_asr_free(a);
+        return rc;
+    }
+    *out = a;
+    return QWGLM_OK;
 }
 
 void qwglm_asr_free(qwglm_asr *a)

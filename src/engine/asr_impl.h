@@ -40,6 +40,11 @@ struct qwglm_asr {
 qwglm_status asr_run(struct qwglm_asr *a, const float *pcm, size_t n, int64_t frame0, struct parakeet_token **toks,
                      int *n_toks, int *cap, parakeet_tap_fn tap, void *tap_user, parakeet_step_fn step,
                      void *step_user, struct qw_err *e);
+/* Everything after the weights: decoder state, front end, frame geometry. */
+qwglm_status asr_finish_init(struct qwglm_asr *a, struct qw_err *e);
+/* A recogniser with random weights of the shapes in a config.json (benchmarks; no tokenizer). */
+qwglm_status asr_open_random(struct qwglm_asr **out, const char *config_path, const qwglm_asr_params *p,
+                             uint64_t seed, struct qw_err *e);
 /* Builds a result (text, timestamps, words, segments) from tokens. */
 qwglm_status asr_result_build(const struct qwglm_asr *a, const struct parakeet_token *toks, int n, double duration,
                               qwglm_asr_result **out, struct qw_err *e);

@@ -57,12 +57,21 @@ struct parakeet_model {
     void **host;                             /* converted weights the backend reads in place */
     int n_host, cap_host;
     size_t weight_bytes;
+    /* random weights (benchmarks at real sizes without a checkpoint) */
+    bool random;
+    uint64_t rng;
+    struct st_tensor rand_t[8]; /* tensors find() made up and not yet released */
+    int n_rand;
 };
 
 /* Reads dir/config.json, the preprocessor config and model.safetensors; uploads the weights to be, converting the
  * large matrices to wtype (F32, BF16, Q8 or Q4; matrices whose width is not a multiple of the block stay f32). */
 qwglm_status parakeet_load(struct parakeet_model *m, const char *dir, struct qw_backend *be, enum qw_dtype wtype,
                            struct qw_err *e);
+/* The same shapes from a config.json (and optional preprocessor_config.json beside it, same stem) with random
+ * weights drawn from seed: for benchmarks at real sizes. */
+qwglm_status parakeet_load_random(struct parakeet_model *m, const char *config_path, struct qw_backend *be,
+                                  enum qw_dtype wtype, uint64_t seed, struct qw_err *e);
 /* Safe on a zeroed or half-loaded m. */
 void parakeet_free(struct parakeet_model *m);
 

@@ -155,9 +155,56 @@ static qwglm_status parse_preprocessor(struct parakeet_config *c, const char *di
 
 /* ---- weights ---- */
 
-static const struct st_tensor *find(const struct parakeet_model *m, const char *name, int nd, const int64_t *shape,
+static float rand_unit(struct parakeet_model *m)
+{
+    m->rng ^= m->rng << 13;
+    m->rng ^= m->rng >> 7;
+    m->rng ^= m->rng << 17;
+    return (float)((m->rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+/* A made-up tensor of the expected shape: norm scales and variances near 1, small biases, matrices uniform with
+ * variance 1 / fan_in, so activations stay O(1) through the layers. Owned by m->rand_t until released. */
+static const struct st_tensor *make_random(struct parakeet_model *m, const char *name, int nd, const int64_t *shape,
+                                           struct qw_err *e)
+{
+    struct st_tensor *t = &m->rand_t[m->n_rand++];
+    memset(t, 0, sizeof *t);
+    t->name = name;
+    t->dtype = ST_F32;
+    t->n_dims = nd;
+    t->numel = 1;
+    for (int i = 0; i < nd; i++) t->shape[i] = shape[i], t->numel *= shape[i];
+    float *p = qw_malloc((size_t)t->numel * sizeof(float));
+    if (!p) {
+        qw_fail(e, QWGLM_ERR_NOMEM, "random tensor '%s'", name);
+        return NULL;
+    }
+    int64_t fan_in = nd > 1 ? t->numel / shape[0] : 1;
+    bool ones = strstr(name, "norm") && (strstr(name, ".weight") || strstr(name, "running_var"));
+    bool small = nd == 1 || strstr(name, "bias_u") || strstr(name, "bias_v");
+    float a = sqrtf(3.0f / (float)fan_in);
+    for (int64_t i = 0; i < t->numel; i++) {
+        float r = rand_unit(m);
+        p[i] = ones ? 1.0f + 0.1f * r : small ? 0.02f * r : a * r;
+    }
+    if (strcmp(name, "decoder.embedding.weight") == 0) /* the blank's row is the zero padding row */
+        memset(p + (shape[0] - 1) * shape[1], 0, (size_t)shape[1] * sizeof(float));
+    t->data = p;
+    t->size = (size_t)t->numel * 4;
+    return t;
+}
+
+/* Frees the last made-up tensor unless the backend reads it in place (then the model keeps it). */
+static void release_random(struct parakeet_model *m, bool keep);
+
+static const struct st_tensor *find(struct parakeet_model *m, const char *name, int nd, const int64_t *shape,
                                     struct qw_err *e)
 {
+    if (m->random) {
+        if (m->n_rand == 8) release_random(m, false);
+        return make_random(m, name, nd, shape, e);
+    }
     const struct st_tensor *t = st_set_find(&m->st, name);
     if (!t) {
         qw_fail(e, QWGLM_ERR_FORMAT, "checkpoint: tensor '%s' missing", name);
@@ -214,16 +261,8 @@ static float *host_copy(const struct st_tensor *t, struct qw_err *e)
     return p;
 }
 
-/* Uploads host f32 data; takes ownership of buf (kept alive when the backend reads it in place). */
-static qwglm_status upload_host(struct parakeet_model *m, float *buf, int64_t rows, int64_t cols,
-                                enum qw_dtype dst, struct qw_tensor *out, struct qw_err *e)
+static qwglm_status keep_host(struct parakeet_model *m, void *buf, struct qw_err *e)
 {
-    if (dst != QW_DTYPE_F32 && cols % qw_dtype_block(dst)) dst = QW_DTYPE_F32;
-    qwglm_status rc = m->be->ops->weight_upload(m->be->ctx, buf, QW_DTYPE_F32, rows, cols, dst, out, e);
-    if (rc || dst != QW_DTYPE_F32) {
-        qw_free(buf);
-        return rc;
-    }
     if (m->n_host == m->cap_host) {
         int cap = m->cap_host ? m->cap_host * 2 : 64;
         void **h = qw_realloc(m->host, (size_t)cap * sizeof *h);
@@ -235,8 +274,31 @@ static qwglm_status upload_host(struct parakeet_model *m, float *buf, int64_t ro
         m->cap_host = cap;
     }
     m->host[m->n_host++] = buf;
-    m->weight_bytes += (size_t)(rows * cols) * 4;
     return QWGLM_OK;
+}
+
+static void release_random(struct parakeet_model *m, bool keep_last)
+{
+    for (int i = 0; i < m->n_rand; i++) {
+        if (keep_last && i == m->n_rand - 1) keep_host(m, (void *)m->rand_t[i].data, NULL);
+        else qw_free((void *)m->rand_t[i].data);
+        m->rand_t[i].data = NULL;
+    }
+    m->n_rand = 0;
+}
+
+/* Uploads host f32 data; takes ownership of buf (kept alive when the backend reads it in place). */
+static qwglm_status upload_host(struct parakeet_model *m, float *buf, int64_t rows, int64_t cols,
+                                enum qw_dtype dst, struct qw_tensor *out, struct qw_err *e)
+{
+    if (dst != QW_DTYPE_F32 && cols % qw_dtype_block(dst)) dst = QW_DTYPE_F32;
+    qwglm_status rc = m->be->ops->weight_upload(m->be->ctx, buf, QW_DTYPE_F32, rows, cols, dst, out, e);
+    if (rc || dst != QW_DTYPE_F32) {
+        qw_free(buf);
+        return rc;
+    }
+    m->weight_bytes += (size_t)(rows * cols) * 4;
+    return keep_host(m, buf, e);
 }
 
 /* A tensor viewed as rows x cols, uploaded as dst (f32 when the width does not fit dst's blocks). */
@@ -255,6 +317,7 @@ static qwglm_status load(struct parakeet_model *m, const char *name, int nd, con
     }
     qwglm_status rc = m->be->ops->weight_upload(m->be->ctx, t->data, src, rows, cols, dst, out, e);
     if (!rc) m->weight_bytes += qw_row_bytes(dst, cols) * (size_t)rows;
+    if (m->random) release_random(m, !rc && dst == QW_DTYPE_F32);
     return rc;
 }
 
@@ -301,6 +364,7 @@ static qwglm_status load_subsampling(struct parakeet_model *m, enum qw_dtype wt,
         for (int64_t ch = 0; ch < C; ch++)
             for (int64_t w = 0; w < W; w++) dst[o * in + w * C + ch] = src[o * in + ch * W + w];
     qw_free(src);
+    release_random(m, false);
     qwglm_status rc = upload_host(m, dst, D, in, wt, &m->sub_lin_w, e);
     if (rc) return rc;
     VEC("encoder.subsampling.linear.bias", D, &m->sub_lin_b);
@@ -351,6 +415,7 @@ static qwglm_status load_dw_bn(struct parakeet_model *m, int l, struct pk_layer 
     if (!rc) rc = upload_host(m, b, 1, D, QW_DTYPE_F32, &L->dw_b, e);
     b = NULL;
 done:
+    release_random(m, false);
     qw_free(w);
     qw_free(b);
     qw_free(g);
@@ -414,10 +479,14 @@ static qwglm_status load_decoder(struct parakeet_model *m, enum qw_dtype wt, str
 {
     struct parakeet_config *c = &m->cfg;
     const int64_t H = c->pred_hidden, V = c->vocab;
-    const struct st_tensor *ep = st_set_find(&m->st, "encoder_projector.weight");
-    if (!ep || ep->n_dims != 2 || ep->shape[0] < 1 || ep->shape[0] > MAX_DIM)
-        return qw_fail(e, QWGLM_ERR_FORMAT, "checkpoint: encoder_projector.weight missing or malformed");
-    c->joint_hidden = (int)ep->shape[0];
+    if (m->random) {
+        c->joint_hidden = c->pred_hidden;
+    } else {
+        const struct st_tensor *ep = st_set_find(&m->st, "encoder_projector.weight");
+        if (!ep || ep->n_dims != 2 || ep->shape[0] < 1 || ep->shape[0] > MAX_DIM)
+            return qw_fail(e, QWGLM_ERR_FORMAT, "checkpoint: encoder_projector.weight missing or malformed");
+        c->joint_hidden = (int)ep->shape[0];
+    }
     const int64_t J = c->joint_hidden, D = c->d_model;
     LOAD("encoder_projector.weight", J, D, wt, &m->enc_proj_w, J, D);
     VEC("encoder_projector.bias", J, &m->enc_proj_b);
@@ -433,6 +502,7 @@ static qwglm_status load_decoder(struct parakeet_model *m, enum qw_dtype wt, str
         }
         float *wi = host_copy(t[0], e), *wh = host_copy(t[1], e), *bi = host_copy(t[2], e), *bh = host_copy(t[3], e);
         float *w = qw_malloc((size_t)(4 * H * 2 * H) * sizeof(float));
+        release_random(m, false);
         if (!wi || !wh || !bi || !bh || !w) {
             qw_free(wi), qw_free(wh), qw_free(bi), qw_free(bh), qw_free(w);
             return qw_fail(e, QWGLM_ERR_NOMEM, "LSTM weights");
@@ -456,6 +526,8 @@ static qwglm_status load_decoder(struct parakeet_model *m, enum qw_dtype wt, str
     return QWGLM_OK;
 }
 
+static qwglm_status load_weights(struct parakeet_model *m, enum qw_dtype wtype, struct qw_err *e);
+
 qwglm_status parakeet_load(struct parakeet_model *m, const char *dir, struct qw_backend *be, enum qw_dtype wtype,
                            struct qw_err *e)
 {
@@ -470,19 +542,43 @@ qwglm_status parakeet_load(struct parakeet_model *m, const char *dir, struct qw_
     json_doc_free(&doc);
     if (!rc) rc = parse_preprocessor(&m->cfg, dir, e);
     if (!rc) rc = st_set_open(&m->st, dir, e);
-    if (rc) goto fail;
+    if (!rc) rc = load_weights(m, wtype, e);
+    if (rc) parakeet_free(m);
+    return rc;
+}
+
+qwglm_status parakeet_load_random(struct parakeet_model *m, const char *config_path, struct qw_backend *be,
+                                  enum qw_dtype wtype, uint64_t seed, struct qw_err *e)
+{
+    memset(m, 0, sizeof *m);
+    m->be = be;
+    m->random = true;
+    m->rng = seed * 2654435761u + 88172645463325252ull;
+    struct json_doc doc;
+    char *text;
+    size_t n;
+    qwglm_status rc = qw_read_file(config_path, 16u << 20, &text, &n, e);
+    if (rc) return rc;
+    rc = json_parse(text, n, &doc, e);
+    qw_free(text);
+    if (rc) return rc;
+    rc = parse_config(&m->cfg, config_path, &doc.root, e);
+    json_doc_free(&doc);
+    if (!rc) rc = parse_preprocessor(&m->cfg, "", e);
+    if (!rc) rc = load_weights(m, wtype, e);
+    if (rc) parakeet_free(m);
+    return rc;
+}
+
+static qwglm_status load_weights(struct parakeet_model *m, enum qw_dtype wtype, struct qw_err *e)
+{
+    qwglm_status rc;
     m->layers = qw_calloc((size_t)m->cfg.n_layers, sizeof *m->layers);
-    if (!m->layers) {
-        rc = qw_fail(e, QWGLM_ERR_NOMEM, "layers");
-        goto fail;
-    }
+    if (!m->layers) return qw_fail(e, QWGLM_ERR_NOMEM, "layers");
     rc = load_subsampling(m, wtype, e);
     for (int l = 0; !rc && l < m->cfg.n_layers; l++) rc = load_layer(m, l, wtype, e);
     if (!rc) rc = load_decoder(m, wtype, e);
-    if (rc) goto fail;
-    return QWGLM_OK;
-fail:
-    parakeet_free(m);
+    release_random(m, false);
     return rc;
 }
 
