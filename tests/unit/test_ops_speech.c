@@ -137,12 +137,56 @@ static void test_attention_relpos(void)
     }
 }
 
+/* The batched linear path (several input rows) against a double-precision reference, and every SIMD dot / gemm
+ * kernel against the scalar reference on odd sizes and tails. */
+static void test_linear_batched(void)
+{
+    const int n = 9, k = 100, m = 37;
+    static float x[9 * 100], w[37 * 100], b[37], ref[9 * 37];
+    fill(x, sizeof x / 4), fill(w, sizeof w / 4), fill(b, sizeof b / 4);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m; j++) {
+            double s = b[j];
+            for (int t = 0; t < k; t++) s += (double)x[i * k + t] * w[j * k + t];
+            ref[i * m + j] = (float)s;
+        }
+    struct qw_tensor xt = make(n, k, x), wt = make(m, k, w), bt = make(1, m, b), yt = make(n, m, NULL);
+    qw_linear(&be, yt, xt, wt, bt);
+    check_synced("linear batched");
+    double err = rel_err(host(yt), ref, (size_t)n * m);
+    CHECKF(err < 1e-5, "linear batched: %g", err);
+    drop(xt), drop(wt), drop(bt), drop(yt);
+
+    struct cpu_kernels best, ref_k;
+    cpu_kernels_init(&best, false);
+    cpu_kernels_init(&ref_k, true);
+    for (int kk = 1; kk <= 70; kk += 3) {
+        float a = best.dot[QW_DTYPE_F32](w, x, kk), r = ref_k.dot[QW_DTYPE_F32](w, x, kk);
+        CHECKF(fabsf(a - r) <= 1e-5f * (1.0f + fabsf(r)), "dot %s k=%d: %g vs %g", best.isa, kk, a, r);
+    }
+    if (best.gemm[QW_DTYPE_F32]) {
+        for (int kk = 5; kk <= 100; kk += 19) {
+            static float y[9 * 37];
+            struct cpu_gemm g = {x, k, 7, kk, w, (size_t)k * 4, y, m, b};
+            best.gemm[QW_DTYPE_F32](&g, 3, 30);
+            bool ok = true;
+            for (int i = 0; i < 7; i++)
+                for (int j = 3; j < 30; j++) {
+                    float r = ref_k.dot[QW_DTYPE_F32](w + j * k, x + i * k, kk) + b[j];
+                    ok &= fabsf(y[i * m + j] - r) <= 1e-5f * (1.0f + fabsf(r));
+                }
+            CHECKF(ok, "gemm %s k=%d", best.isa, kk);
+        }
+    }
+}
+
 int main(void)
 {
     for (int threads = 1; threads <= 2; threads++) {
         REQUIRE(cpu_backend_create(threads, &be, NULL) == QWGLM_OK);
         test_conv2d();
         test_attention_relpos();
+        test_linear_batched();
         be.ops->free(be.ctx);
     }
     return test_report("test_ops_speech");

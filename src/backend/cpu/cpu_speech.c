@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "cpu_impl.h"
 
 #define MAX_HEAD_DIM 512
@@ -13,6 +14,7 @@ struct conv2d_job {
     struct qw_tensor y, x, w, b;
     struct qw_conv2d_params p;
     int64_t w_out;
+    const float *wt; /* one input channel per group: weights as [tap][c_out], or NULL */
 };
 
 static void conv2d_rows(void *arg, int64_t t0, int64_t t1)
@@ -37,8 +39,15 @@ static void conv2d_rows(void *arg, int64_t t0, int64_t t1)
                     if (wi < 0 || wi >= p->w_in) continue;
                     const float *xw = x + wi * p->c_in;
                     const int64_t tap = (int64_t)(i * kw + jj) * cg;
-                    if (cg == 1) {
-                        /* depthwise or single input channel: one multiply per output channel */
+                    if (j->wt && og == 1) {
+                        /* depthwise: contiguous in channels, so the loop vectorises */
+                        const float *wt = j->wt + tap * p->c_out;
+                        for (int64_t o = 0; o < p->c_out; o++) yu[o] += wt[o] * xw[o];
+                    } else if (j->wt && og == p->c_out) {
+                        /* a single input channel feeding every output channel */
+                        const float *wt = j->wt + tap * p->c_out, xv = xw[0];
+                        for (int64_t o = 0; o < p->c_out; o++) yu[o] += wt[o] * xv;
+                    } else if (cg == 1) {
                         for (int64_t o = 0; o < p->c_out; o++) yu[o] += w[o * w_row + tap] * xw[o / og];
                     } else {
                         for (int64_t o = 0; o < p->c_out; o++) {
@@ -76,8 +85,16 @@ void cpu_conv2d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_ten
     if (qw_tensor_present(b) &&
         (!cpu_check_f32(c, b, "conv2d", "b") || !cpu_check(c, b.cols == p->c_out, "conv2d: b")))
         return;
-    struct conv2d_job j = {y, x, w, b, *p, w_out};
+    struct conv2d_job j = {y, x, w, b, *p, w_out, NULL};
+    float *wt = NULL;
+    if (cg == 1 && (wt = qw_malloc((size_t)(w.cols * p->c_out) * sizeof(float)))) {
+        const float *src = cpu_ptr(w);
+        for (int64_t o = 0; o < p->c_out; o++)
+            for (int64_t t = 0; t < w.cols; t++) wt[t * p->c_out + o] = src[o * w.stride + t];
+        j.wt = wt;
+    }
     cpu_parallel(c, y.rows, y.cols * w.cols, conv2d_rows, &j);
+    qw_free(wt);
 }
 
 /* ---- relative-position attention ---- */
