@@ -233,6 +233,30 @@ static void test_public_api(void)
     qwglm_asr_result_free(r);
 }
 
+/* A recording longer than a window goes through overlapping windows: tokens come out in time order, cover the
+ * whole recording, and a window that holds a whole utterance decodes it as the single pass does. */
+static void test_long(void)
+{
+    float *utt;
+    size_t n;
+    REQUIRE(qw_audio_decode_file("tests/fixtures/audio/hello_16k.wav", 16000, NULL, &utt, &n, NULL, NULL) == QWGLM_OK);
+    const size_t total = 16000 * 75; /* 75 s: three windows of 30 s with 4 s overlap */
+    float *pcm = calloc(total, sizeof(float));
+    for (size_t off = 0; off + n < total; off += 16000 * 8) memcpy(pcm + off, utt, n * sizeof(float));
+    qwglm_asr_result *r;
+    char err[QWGLM_ERR_SIZE];
+    REQUIRE(qwglm_asr_transcribe_pcm(asr, pcm, total, 16000, 1, &r, err) == QWGLM_OK);
+    bool ordered = true;
+    for (int i = 1; i < r->n_tokens; i++) ordered &= r->tokens[i].frame >= r->tokens[i - 1].frame;
+    CHECK(ordered);
+    CHECKF(r->n_tokens > 50 && r->tokens[r->n_tokens - 1].end > 65.0, "%d tokens, last ends %g", r->n_tokens,
+           r->n_tokens ? r->tokens[r->n_tokens - 1].end : 0);
+    CHECK(fabs(r->duration - 75.0) < 1e-9);
+    qwglm_asr_result_free(r);
+    free(pcm);
+    qw_free(utt);
+}
+
 int main(void)
 {
     REQUIRE(st_open(&ref, DIR "/reference.safetensors", NULL) == QWGLM_OK);
@@ -252,6 +276,7 @@ int main(void)
     for (int i = 0; i < 4; i++) test_case(i);
     asr->max_symbols = asr->model.cfg.max_symbols;
     test_public_api();
+    test_long();
     qwglm_asr_free(asr);
     json_doc_free(&refj);
     st_close(&ref);
