@@ -7,5 +7,8 @@ int cmd_version(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_speak(int argc, char **argv);
+int cmd_transcribe(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

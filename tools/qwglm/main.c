@@ -15,6 +15,9 @@ static const struct command commands[] = {
     {"quantize", cmd_quantize, "convert a checkpoint to q8, q4, bf16 or f32 for loading by mmap"},
     {"bench", cmd_bench, "measure prefill, decode and kernel speed against the machine's bandwidth"},
     {"version", cmd_version, "print the version"},
+    {"speak", cmd_speak, "text to speech with a Piper voice"},
+    {"transcribe", cmd_transcribe, "speech to text with a Parakeet TDT model"},
+    {"serve", cmd_serve, "serve the OpenAI-compatible API and the web app"},
 };
 
 static void usage(FILE *out)

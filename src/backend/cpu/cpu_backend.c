@@ -254,6 +254,12 @@ static const struct qw_backend_ops cpu_ops = {
     .softmax = cpu_softmax,
     .copy = cpu_copy,
     .conv1d = cpu_conv1d,
+    .conv_transpose1d = cpu_conv_transpose1d,
+    .leaky_relu = cpu_leaky_relu,
+    .attention_rel = cpu_attention_rel,
+    .spline_inverse = cpu_spline_inverse,
+    .conv2d = cpu_conv2d,
+    .attention_relpos = cpu_attention_relpos,
 };
 
 qwglm_status cpu_backend_create_isa(int n_threads, const char *isa, struct qw_backend *out, struct qw_err *e)
