@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "mem.h"
@@ -19,14 +20,21 @@
 
 #define SPIN_ITERS 20000 /* about 0.1-1 ms of pause instructions before a worker sleeps */
 
+/* Each job has one slot per thread index. A slot holds the job's generation (upper bits) and its state: a worker
+ * claims its own slot when it wakes, but the caller, once its own share is done, claims every slot still unclaimed
+ * and runs that share itself. So every fn(ctx, i, n) still runs exactly once, and a worker that has lost its core
+ * (more threads than cores on a busy machine) delays nothing: the caller only waits for shares already started.
+ * The generation in each slot keeps a worker that wakes late from claiming a slot of a newer job. */
+enum { SLOT_FREE, SLOT_RUNNING, SLOT_DONE, SLOT_TAKEN };
+
 struct qw_pool {
     int n_threads;
     pthread_t *threads;
+    _Atomic uint64_t *slots;  /* [n_threads]: generation << 2 | state */
     pthread_mutex_t run_lock; /* one job at a time */
     pthread_mutex_t lock;     /* guards sleeping workers */
     pthread_cond_t wake;
-    _Atomic unsigned generation; /* bumped once per job */
-    _Atomic int pending;         /* workers still running the current job */
+    _Atomic uint64_t generation; /* bumped once per job */
     _Atomic int sleepers;
     _Atomic bool stop;
     qw_pool_fn fn;
@@ -44,16 +52,16 @@ int qw_cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
-static unsigned wait_for_job(struct qw_pool *p, unsigned seen)
+static uint64_t wait_for_job(struct qw_pool *p, uint64_t seen)
 {
     for (int i = 0; i < SPIN_ITERS; i++) {
-        unsigned g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
         if (g != seen || atomic_load_explicit(&p->stop, memory_order_relaxed)) return g;
         cpu_relax();
     }
     pthread_mutex_lock(&p->lock);
     atomic_fetch_add(&p->sleepers, 1);
-    unsigned g;
+    uint64_t g;
     while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->stop))
         pthread_cond_wait(&p->wake, &p->lock);
     atomic_fetch_sub(&p->sleepers, 1);
@@ -61,17 +69,26 @@ static unsigned wait_for_job(struct qw_pool *p, unsigned seen)
     return g;
 }
 
+/* Claims slot i of job g for state `as`; false when someone else has it or the job is not g. */
+static bool claim(struct qw_pool *p, int i, uint64_t g, unsigned as)
+{
+    uint64_t expect = g << 2 | SLOT_FREE;
+    return atomic_compare_exchange_strong_explicit(&p->slots[i], &expect, g << 2 | as, memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker_arg a = *(struct worker_arg *)arg;
     qw_free(arg);
     struct qw_pool *p = a.pool;
-    unsigned seen = 0;
+    uint64_t seen = 0;
     for (;;) {
         seen = wait_for_job(p, seen);
         if (atomic_load(&p->stop)) break;
+        if (!claim(p, a.ith, seen, SLOT_RUNNING)) continue; /* the caller took this share, or a newer job began */
         p->fn(p->ctx, a.ith, p->n_threads);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        atomic_store_explicit(&p->slots[a.ith], seen << 2 | SLOT_DONE, memory_order_release);
     }
     return NULL;
 }
@@ -90,7 +107,8 @@ struct qw_pool *qw_pool_create(int n_threads)
     pthread_cond_init(&p->wake, NULL);
     if (n_threads > 1) {
         p->threads = qw_calloc((size_t)n_threads, sizeof *p->threads);
-        if (!p->threads) goto fail;
+        p->slots = qw_calloc((size_t)n_threads, sizeof *p->slots);
+        if (!p->threads || !p->slots) goto fail;
         for (int i = 1; i < n_threads; i++) {
             struct worker_arg *a = qw_malloc(sizeof *a);
             if (!a) goto fail_started;
@@ -109,6 +127,7 @@ struct qw_pool *qw_pool_create(int n_threads)
     return p;
 fail:
     qw_free(p->threads);
+    qw_free((void *)p->slots);
     qw_free(p);
     return NULL;
 }
@@ -125,6 +144,7 @@ void qw_pool_free(struct qw_pool *p)
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->run_lock);
     qw_free(p->threads);
+    qw_free((void *)p->slots);
     qw_free(p);
 }
 
@@ -137,22 +157,27 @@ void qw_pool_run(struct qw_pool *p, qw_pool_fn fn, void *ctx)
         return;
     }
     pthread_mutex_lock(&p->run_lock);
+    const int n = p->n_threads;
+    const uint64_t g = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    for (int i = 1; i < n; i++) atomic_store_explicit(&p->slots[i], g << 2 | SLOT_FREE, memory_order_release);
+    atomic_store_explicit(&p->generation, g, memory_order_release);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->lock);
     }
-    fn(ctx, 0, p->n_threads);
-    /* spin for a worker that is still busy; when it stays away (the machine runs more threads than cores and it
-     * lost its core), give ours up so it can finish */
-    for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
-        if (i < SPIN_ITERS) cpu_relax();
-        else sched_yield();
-    }
+    fn(ctx, 0, n);
+    /* shares no worker has started yet are ours */
+    for (int i = 1; i < n; i++)
+        if (claim(p, i, g, SLOT_TAKEN)) fn(ctx, i, n);
+    /* wait for the shares workers did start; spin, then give the core up so they can finish */
+    for (int i = 1; i < n; i++)
+        for (int spin = 0; (atomic_load_explicit(&p->slots[i], memory_order_acquire) & 3) == SLOT_RUNNING; spin++) {
+            if (spin < SPIN_ITERS) cpu_relax();
+            else sched_yield();
+        }
     pthread_mutex_unlock(&p->run_lock);
 }
 
