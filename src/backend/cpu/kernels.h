@@ -73,8 +73,8 @@ struct cpu_kernels {
     void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, float eps);
     void (*swiglu)(float *y, const float *gate, const float *up, int64_t n);
     void (*add)(float *y, const float *a, const float *b, int64_t n);
-    /* Streams n bytes (a multiple of 256, 64-byte aligned) and returns a value that depends on all of them: the
-     * machine's read bandwidth test. */
+    /* Streams n bytes (a multiple of 256, 64-byte aligned) as four concurrent streams and returns a value that
+     * depends on all of them: the machine's read bandwidth test. */
     uint64_t (*read_bytes)(const void *p, size_t n);
 };
 

@@ -403,15 +403,17 @@ static void attn_accum_avx2(float *acc, int n_q, const float *p, int p_stride, c
     }
 }
 
+/* Four streams a quarter of the buffer apart, as read_bytes_avx512. */
 static uint64_t read_bytes_avx2(const void *p, size_t n)
 {
     const uint8_t *b = p;
+    const size_t q = n / 4 & ~(size_t)31;
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 128 <= n; i += 128) {
+    for (size_t i = 0; i < q; i += 32) {
         a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(b + i)));
-        a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(b + i + 32)));
-        a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(b + i + 64)));
-        a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(b + i + 96)));
+        a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(b + q + i)));
+        a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(b + 2 * q + i)));
+        a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(b + 3 * q + i)));
     }
     __m256i a = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
     uint64_t out[4];

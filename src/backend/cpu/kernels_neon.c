@@ -329,15 +329,17 @@ static void attn_accum_neon(float *acc, int n_q, const float *p, int p_stride, c
     }
 }
 
+/* Four streams a quarter of the buffer apart, as read_bytes_avx512. */
 static uint64_t read_bytes_neon(const void *p, size_t n)
 {
     const uint8_t *b = p;
+    const size_t q = n / 4 & ~(size_t)15;
     uint8x16_t a0 = vdupq_n_u8(0), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 64 <= n; i += 64) {
+    for (size_t i = 0; i < q; i += 16) {
         a0 = veorq_u8(a0, vld1q_u8(b + i));
-        a1 = veorq_u8(a1, vld1q_u8(b + i + 16));
-        a2 = veorq_u8(a2, vld1q_u8(b + i + 32));
-        a3 = veorq_u8(a3, vld1q_u8(b + i + 48));
+        a1 = veorq_u8(a1, vld1q_u8(b + q + i));
+        a2 = veorq_u8(a2, vld1q_u8(b + 2 * q + i));
+        a3 = veorq_u8(a3, vld1q_u8(b + 3 * q + i));
     }
     uint64x2_t a = vreinterpretq_u64_u8(veorq_u8(veorq_u8(a0, a1), veorq_u8(a2, a3)));
     return vgetq_lane_u64(a, 0) | vgetq_lane_u64(a, 1);

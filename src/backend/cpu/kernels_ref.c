@@ -219,12 +219,13 @@ static void add_ref(float *y, const float *a, const float *b, int64_t n)
 static uint64_t read_bytes_ref(const void *p, size_t n)
 {
     const uint64_t *u = p;
+    const size_t q = n / 32;
     uint64_t a = 0, b = 0, c = 0, d = 0;
-    for (size_t i = 0; i + 4 <= n / 8; i += 4) {
+    for (size_t i = 0; i < q; i++) {
         a ^= u[i];
-        b ^= u[i + 1];
-        c ^= u[i + 2];
-        d ^= u[i + 3];
+        b ^= u[q + i];
+        c ^= u[2 * q + i];
+        d ^= u[3 * q + i];
     }
     return a ^ b ^ c ^ d;
 }
