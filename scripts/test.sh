@@ -27,6 +27,9 @@ scripts/test-web.sh asan
 echo "== aarch64 cross build, NEON kernels against the reference under qemu"
 scripts/test-aarch64.sh
 
+echo "== WebAssembly SIMD128 kernels against the reference under Node's WASI"
+scripts/test-wasm.sh
+
 echo "== fuzz targets, a short bounded run each"
 if command -v clang >/dev/null; then
     scripts/fuzz.sh "${QWGLM_FUZZ_SECONDS:-10}"

@@ -59,7 +59,7 @@ static bool usable(enum variant v)
 #elif defined(__aarch64__)
     case V_NEON: return true; /* Advanced SIMD is part of AArch64 */
 #elif defined(__wasm_simd128__)
-    case V_WASM: return true; /* a module with SIMD instructions does not load without SIMD support */
+    case V_WASM: return true; /* built with -msimd128: a module with SIMD does not load without SIMD support */
 #endif
     default: return false;
     }
