@@ -18,7 +18,8 @@
 #define INLINE static inline __attribute__((always_inline))
 #define TR 4             /* weight rows per tile */
 #define TT 3             /* activation rows per tile (prefill) */
-#define ACT_BLOCK 262144 /* bytes of activations kept hot in L2 while a stripe of weight rows passes */
+#define ACT_BLOCK 524288 /* bytes of activations kept hot in L2 while a stripe of weight rows passes */
+#define KCQ 8            /* prefill: groups of 512 columns per pass of a Q8/Q4 product */
 #ifndef PREFETCH
 #define PREFETCH 1024    /* decode: bytes ahead in each weight row, so new pages are requested before they are due */
 #endif
@@ -131,8 +132,9 @@ INLINE void quant_group(const uint8_t *const w[TR], const int16_t *const x[TT], 
     }
 }
 
-INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int64_t t, int T, bool q4,
-                       float out[TR][TT])
+/* Groups [g0, g1) of a tile (g1 may include the row's short last group). */
+INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int64_t t, int T, int64_t g0,
+                       int64_t g1, bool q4, float out[TR][TT])
 {
     const int64_t k = g->k, nb = k / QW_QBLOCK, n_groups = nb / QW_QGROUP;
     const int tail = (int)(nb % QW_QGROUP);
@@ -147,26 +149,38 @@ INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int
     __m512 facc[TR][TT];
     for (int i = 0; i < TR; i++)
         for (int j = 0; j < T; j++) facc[i][j] = _mm512_setzero_ps();
-    for (int64_t gi = 0; gi < n_groups; gi++) quant_group(w, x, xd, xs, gi, 16, k, TR, T, q4, facc);
-    if (tail) quant_group(w, x, xd, xs, n_groups, tail, k, TR, T, q4, facc);
+    for (int64_t gi = g0; gi < g1 && gi < n_groups; gi++) quant_group(w, x, xd, xs, gi, 16, k, TR, T, q4, facc);
+    if (tail && g1 > n_groups) quant_group(w, x, xd, xs, n_groups, tail, k, TR, T, q4, facc);
     REDUCE_TILE(facc, out, T);
 }
 
+/* As gemm_float: activation rows in L2-sized chunks and, with several rows, columns KCQ groups at a time so
+ * the weight tile stays in L1 and a chunk holds many rows (each pass over the weights then serves more rows).
+ * Partial sums accumulate in y. */
 INLINE void gemm_quant(const struct cpu_gemm *g, int64_t r0, int64_t r1, bool q4)
 {
-    const int64_t chunk = act_chunk(g->k * 2);
+    const int64_t nb = g->k / QW_QBLOCK, n_all = (nb + QW_QGROUP - 1) / QW_QGROUP;
+    const int64_t gc = g->n <= TT ? n_all : KCQ;
+    const int64_t chunk = act_chunk(min64(gc * QW_QGROUP * QW_QBLOCK, g->k) * 2);
     float out[TR][TT];
     const uint8_t *w[TR];
     for (int64_t t0 = 0; t0 < g->n; t0 += chunk) {
         const int64_t t1 = min64(g->n, t0 + chunk);
-        for (int64_t r = r0; r < r1; r += TR) {
-            tile_rows(g, r, r1, w);
-            for (int64_t t = t0; t < t1; t += TT) {
-                int nt = (int)min64(TT, t1 - t);
-                if (nt == 3) quant_tile(g, w, t, 3, q4, out);
-                else if (nt == 2) quant_tile(g, w, t, 2, q4, out);
-                else quant_tile(g, w, t, 1, q4, out);
-                store_tile(g, r, r1, t, nt, out);
+        for (int64_t g0 = 0; g0 < n_all; g0 += gc) {
+            const int64_t g1 = min64(n_all, g0 + gc);
+            for (int64_t r = r0; r < r1; r += TR) {
+                tile_rows(g, r, r1, w);
+                for (int64_t t = t0; t < t1; t += TT) {
+                    int nt = (int)min64(TT, t1 - t);
+                    if (nt == 3) quant_tile(g, w, t, 3, g0, g1, q4, out);
+                    else if (nt == 2) quant_tile(g, w, t, 2, g0, g1, q4, out);
+                    else quant_tile(g, w, t, 1, g0, g1, q4, out);
+                    for (int i = 0; i < TR && r + i < r1; i++)
+                        for (int j = 0; j < nt; j++) {
+                            float *y = &g->y[(t + j) * g->y_stride + r + i];
+                            *y = g0 ? *y + out[i][j] : out[i][j];
+                        }
+                }
             }
         }
     }
