@@ -14,6 +14,7 @@
 #define MAX_HEAD_DIM 512
 #define TILE_K 64
 #define MAX_QV 32 /* query vectors per item */
+#define PREFETCH_ROWS 32 /* cache rows requested ahead of the tile being read */
 
 struct attn_job {
     struct cpu_ctx *c;
@@ -26,10 +27,23 @@ struct attn_job {
 /* Per-thread tiles: queries, accumulators, scores, running max and sum, converted keys and values. */
 static size_t tile_floats(int hd) { return (size_t)MAX_QV * (2 * (size_t)hd + TILE_K + 2) + 2 * (size_t)TILE_K * hd; }
 
-/* Rows [j0, j0 + n) of a K or V cache as f32 rows: in place for f32, converted into buf for f16. */
-static const float *kv_tile(const struct cpu_kernels *k, struct qw_tensor t, int kvh, int hd, int j0, int n,
-                            float *buf, int64_t *stride)
+/* Asks for rows [j0, j0 + n) of head kvh of a cache ahead of use: a head's rows are short (head_dim values) and a
+ * whole row of heads apart, a pattern the hardware prefetchers follow poorly, and decode reads the cache from
+ * DRAM. */
+static void kv_prefetch(struct qw_tensor t, int kvh, int hd, int j0, int n)
 {
+    const size_t row = qw_row_bytes(t.dtype, t.stride), bytes = qw_row_bytes(t.dtype, hd);
+    const uint8_t *base = (const uint8_t *)cpu_ptr(t) + (size_t)kvh * bytes;
+    for (int j = j0; j < j0 + n; j++)
+        for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(base + (size_t)j * row + b, 0, 3);
+}
+
+/* Rows [j0, j0 + n) of a K or V cache as f32 rows: in place for f32, converted into buf for f16. Either way the
+ * rows PREFETCH_ROWS further on (up to n_keys) are requested meanwhile, a few at a time. */
+static const float *kv_tile(const struct cpu_kernels *k, struct qw_tensor t, int kvh, int hd, int j0, int n,
+                            int n_keys, float *buf, int64_t *stride)
+{
+    for (int j = j0 + PREFETCH_ROWS; j < j0 + n + PREFETCH_ROWS && j < n_keys; j++) kv_prefetch(t, kvh, hd, j, 1);
     if (t.dtype == QW_DTYPE_F32) {
         *stride = t.stride;
         return cpu_row(t, j0) + (size_t)kvh * hd;
@@ -62,10 +76,12 @@ static void attn_item(const struct attn_job *jb, int64_t item, float *scratch)
     memset(acc, 0, (size_t)n_q * hd * sizeof *acc);
     int n_keys = p->causal ? p->q_pos0 + row0 + n_rows : p->n_kv;
     if (n_keys > p->n_kv) n_keys = p->n_kv;
+    kv_prefetch(jb->k, kvh, hd, 0, n_keys < PREFETCH_ROWS ? n_keys : PREFETCH_ROWS);
+    kv_prefetch(jb->v, kvh, hd, 0, n_keys < PREFETCH_ROWS ? n_keys : PREFETCH_ROWS);
     for (int j0 = 0; j0 < n_keys; j0 += TILE_K) {
         const int nk = n_keys - j0 < TILE_K ? n_keys - j0 : TILE_K;
         int64_t ks, vs;
-        const float *kp = kv_tile(kn, jb->k, kvh, hd, j0, nk, kt, &ks);
+        const float *kp = kv_tile(kn, jb->k, kvh, hd, j0, nk, n_keys, kt, &ks);
         kn->attn_scores(qb, n_q, kp, ks, nk, hd, s, TILE_K);
         for (int i = 0; i < n_q; i++) {
             float *si = s + (size_t)i * TILE_K;
@@ -85,7 +101,7 @@ static void attn_item(const struct attn_job *jb, int64_t item, float *scratch)
             sum[i] += valid > 0 ? kn->exp_sum(si, valid, mx[i]) : 0.0f;
             for (int j = valid; j < nk; j++) si[j] = 0.0f;
         }
-        const float *vp = kv_tile(kn, jb->v, kvh, hd, j0, nk, vt, &vs);
+        const float *vp = kv_tile(kn, jb->v, kvh, hd, j0, nk, n_keys, vt, &vs);
         kn->attn_accum(acc, n_q, s, TILE_K, vp, vs, nk, hd);
     }
     for (int i = 0; i < n_q; i++) {
