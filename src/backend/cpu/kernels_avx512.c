@@ -79,9 +79,15 @@ INLINE void quant_group(const uint8_t *const w[TR], const int16_t *const x[TT], 
     const __mmask32 m2 = m == 16 ? 0xffffffffu : (__mmask32)((1u << (2 * m)) - 1);
     const __mmask16 m1 = m == 16 ? 0xffff : (__mmask16)((1u << m) - 1);
     const int64_t wq_off = q4 ? 256 * g : 512 * g, xq_off = 512 * g;
-    __m512i iacc[TR][TT];
-    for (int i = 0; i < R; i++)
+    if (T == 1) /* the scales are a second, slower stream at the end of each row: ask for them early too */
+        for (int i = 0; i < R; i++) _mm_prefetch((const char *)w[i] + (q4 ? k / 2 : k) + 32 * g + 256, _MM_HINT_T0);
+    /* decode (T = 1) splits each row's sum into two chains (even / odd products) so the VPDPWSSD latency
+     * overlaps; prefill tiles have enough independent accumulators already */
+    __m512i iacc[TR][TT], iacc2[TR];
+    for (int i = 0; i < R; i++) {
+        iacc2[i] = _mm512_setzero_si512();
         for (int j = 0; j < T; j++) iacc[i][j] = _mm512_setzero_si512();
+    }
     if (q4) {
         const __m512i low = _mm512_set1_epi16(15);
         for (int c = 0; c < 8; c++) {
@@ -96,7 +102,8 @@ INLINE void quant_group(const uint8_t *const w[TR], const int16_t *const x[TT], 
                     __m512i xl = m == 16 ? _mm512_loadu_si512(xp) : _mm512_maskz_loadu_epi16(m2, xp);
                     __m512i xu = m == 16 ? _mm512_loadu_si512(xh) : _mm512_maskz_loadu_epi16(m2, xh);
                     iacc[i][j] = _mm512_dpwssd_epi32(iacc[i][j], lo, xl);
-                    iacc[i][j] = _mm512_dpwssd_epi32(iacc[i][j], hi, xu);
+                    if (T == 1) iacc2[i] = _mm512_dpwssd_epi32(iacc2[i], hi, xu);
+                    else iacc[i][j] = _mm512_dpwssd_epi32(iacc[i][j], hi, xu);
                 }
             }
         }
@@ -110,7 +117,8 @@ INLINE void quant_group(const uint8_t *const w[TR], const int16_t *const x[TT], 
                 for (int j = 0; j < T; j++) {
                     const int16_t *xp = x[j] + xq_off + 2 * m * c;
                     __m512i xv = m == 16 ? _mm512_loadu_si512(xp) : _mm512_maskz_loadu_epi16(m2, xp);
-                    iacc[i][j] = _mm512_dpwssd_epi32(iacc[i][j], wide, xv);
+                    if (T == 1 && c % 2) iacc2[i] = _mm512_dpwssd_epi32(iacc2[i], wide, xv);
+                    else iacc[i][j] = _mm512_dpwssd_epi32(iacc[i][j], wide, xv);
                 }
             }
         }
@@ -123,6 +131,8 @@ INLINE void quant_group(const uint8_t *const w[TR], const int16_t *const x[TT], 
         if (q4) off[j] = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m1, xs[j] + 16 * g), 3);
     }
     const int64_t sc_off = (q4 ? k / 2 : k) + 32 * g;
+    if (T == 1)
+        for (int i = 0; i < R; i++) iacc[i][0] = _mm512_add_epi32(iacc[i][0], iacc2[i]);
     for (int i = 0; i < R; i++) {
         __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m1, w[i] + sc_off));
         for (int j = 0; j < T; j++) {
