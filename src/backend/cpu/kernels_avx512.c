@@ -17,6 +17,7 @@
 
 #define INLINE static inline __attribute__((always_inline))
 #define TR 4             /* weight rows per tile */
+#define DR 8             /* weight rows per decode tile (one activation row): more streams in flight */
 #define TT 3             /* activation rows per tile (prefill) */
 #define ACT_BLOCK 524288 /* bytes of activations kept hot in L2 while a stripe of weight rows passes */
 #define KCQ 8            /* prefill: groups of 512 columns per pass of a Q8/Q4 product */
@@ -72,9 +73,9 @@ static int64_t act_chunk(int64_t row_bytes)
 /* One group of m blocks (m = 16 except in a row's last group) for R rows x T activation rows. Weight pair c
  * (Q8: 2m bytes, sign-extended; Q4: 2m bytes whose low nibbles are pair c and high nibbles pair c + 8) meets
  * activation pair c at 16-bit offset 2mc in the group; lane L accumulates block L. */
-INLINE void quant_group(const uint8_t *const w[TR], const int16_t *const x[TT], const float *const xd[TT],
+INLINE void quant_group(const uint8_t *const *w, const int16_t *const x[TT], const float *const xd[TT],
                         const int32_t *const xs[TT], int64_t g, int m, int64_t k, int R, int T, bool q4,
-                        __m512 facc[TR][TT])
+                        __m512 (*facc)[TT])
 {
     const __mmask32 m2 = m == 16 ? 0xffffffffu : (__mmask32)((1u << (2 * m)) - 1);
     const __mmask16 m1 = m == 16 ? 0xffff : (__mmask16)((1u << m) - 1);
@@ -83,7 +84,7 @@ INLINE void quant_group(const uint8_t *const w[TR], const int16_t *const x[TT], 
         for (int i = 0; i < R; i++) _mm_prefetch((const char *)w[i] + (q4 ? k / 2 : k) + 32 * g + 256, _MM_HINT_T0);
     /* decode (T = 1) splits each row's sum into two chains (even / odd products) so the VPDPWSSD latency
      * overlaps; prefill tiles have enough independent accumulators already */
-    __m512i iacc[TR][TT], iacc2[TR];
+    __m512i iacc[DR][TT], iacc2[DR];
     for (int i = 0; i < R; i++) {
         iacc2[i] = _mm512_setzero_si512();
         for (int j = 0; j < T; j++) iacc[i][j] = _mm512_setzero_si512();
@@ -142,9 +143,9 @@ INLINE void quant_group(const uint8_t *const w[TR], const int16_t *const x[TT], 
     }
 }
 
-/* Groups [g0, g1) of a tile (g1 may include the row's short last group). */
-INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int64_t t, int T, int64_t g0,
-                       int64_t g1, bool q4, float out[TR][TT])
+/* Groups [g0, g1) of a tile of R weight rows (g1 may include the row's short last group). */
+INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const *w, int R, int64_t t, int T, int64_t g0,
+                       int64_t g1, bool q4, float (*out)[TT])
 {
     const int64_t k = g->k, nb = k / QW_QBLOCK, n_groups = nb / QW_QGROUP;
     const int tail = (int)(nb % QW_QGROUP);
@@ -156,12 +157,25 @@ INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int
         xd[j] = g->a.d + (t + j) * nb;
         xs[j] = g->a.s + (t + j) * nb;
     }
-    __m512 facc[TR][TT];
-    for (int i = 0; i < TR; i++)
+    __m512 facc[DR][TT];
+    for (int i = 0; i < R; i++)
         for (int j = 0; j < T; j++) facc[i][j] = _mm512_setzero_ps();
-    for (int64_t gi = g0; gi < g1 && gi < n_groups; gi++) quant_group(w, x, xd, xs, gi, 16, k, TR, T, q4, facc);
-    if (tail && g1 > n_groups) quant_group(w, x, xd, xs, n_groups, tail, k, TR, T, q4, facc);
-    REDUCE_TILE(facc, out, T);
+    for (int64_t gi = g0; gi < g1 && gi < n_groups; gi++) quant_group(w, x, xd, xs, gi, 16, k, R, T, q4, facc);
+    if (tail && g1 > n_groups) quant_group(w, x, xd, xs, n_groups, tail, k, R, T, q4, facc);
+    for (int i0 = 0; i0 < R; i0 += 4) REDUCE_TILE((facc + i0), (out + i0), T);
+}
+
+/* One activation row: tiles of DR weight rows, the whole row at once. */
+INLINE void quant_decode(const struct cpu_gemm *g, int64_t r0, int64_t r1, bool q4)
+{
+    const int64_t n_all = (g->k / QW_QBLOCK + QW_QGROUP - 1) / QW_QGROUP;
+    float out[DR][TT];
+    const uint8_t *w[DR];
+    for (int64_t r = r0; r < r1; r += DR) {
+        for (int i = 0; i < DR; i++) w[i] = g->w + (size_t)min64(r + i, r1 - 1) * g->w_stride;
+        quant_tile(g, w, DR, 0, 1, 0, n_all, q4, out);
+        for (int i = 0; i < DR && r + i < r1; i++) g->y[r + i] = out[i][0];
+    }
 }
 
 /* As gemm_float: activation rows in L2-sized chunks and, with several rows, columns KCQ groups at a time so
@@ -169,6 +183,10 @@ INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int
  * Partial sums accumulate in y. */
 INLINE void gemm_quant(const struct cpu_gemm *g, int64_t r0, int64_t r1, bool q4)
 {
+    if (g->n == 1) {
+        quant_decode(g, r0, r1, q4);
+        return;
+    }
     const int64_t nb = g->k / QW_QBLOCK, n_all = (nb + QW_QGROUP - 1) / QW_QGROUP;
     const int64_t gc = g->n <= TT ? n_all : KCQ;
     const int64_t chunk = act_chunk(min64(gc * QW_QGROUP * QW_QBLOCK, g->k) * 2);
@@ -182,9 +200,9 @@ INLINE void gemm_quant(const struct cpu_gemm *g, int64_t r0, int64_t r1, bool q4
                 tile_rows(g, r, r1, w);
                 for (int64_t t = t0; t < t1; t += TT) {
                     int nt = (int)min64(TT, t1 - t);
-                    if (nt == 3) quant_tile(g, w, t, 3, g0, g1, q4, out);
-                    else if (nt == 2) quant_tile(g, w, t, 2, g0, g1, q4, out);
-                    else quant_tile(g, w, t, 1, g0, g1, q4, out);
+                    if (nt == 3) quant_tile(g, w, TR, t, 3, g0, g1, q4, out);
+                    else if (nt == 2) quant_tile(g, w, TR, t, 2, g0, g1, q4, out);
+                    else quant_tile(g, w, TR, t, 1, g0, g1, q4, out);
                     for (int i = 0; i < TR && r + i < r1; i++)
                         for (int j = 0; j < nt; j++) {
                             float *y = &g->y[(t + j) * g->y_stride + r + i];
