@@ -322,9 +322,7 @@ qwglm_status qwen3_forward(struct qwen3 *m, struct qwen3_kv *kv, struct qw_scrat
         const struct qwen3_layer *ly = &m->layers[l];
         /* attention */
         qw_rmsnorm(be, h, x, ly->attn_norm, c->norm_eps);
-        qw_matmul(be, q, h, ly->wq);
-        qw_matmul(be, k, h, ly->wk);
-        qw_matmul(be, v, h, ly->wv);
+        qw_matmul_multi(be, 3, (struct qw_tensor[]){q, k, v}, h, (struct qw_tensor[]){ly->wq, ly->wk, ly->wv});
         qw_rmsnorm(be, qw_reshape(q, (int64_t)n * H, hd), qw_reshape(q, (int64_t)n * H, hd), ly->q_norm, c->norm_eps);
         qw_rmsnorm(be, qw_reshape(k, (int64_t)n * Hk, hd), qw_reshape(k, (int64_t)n * Hk, hd), ly->k_norm, c->norm_eps);
         qw_rope(be, q, cs, H, hd);
@@ -336,8 +334,7 @@ qwglm_status qwen3_forward(struct qwen3 *m, struct qwen3_kv *kv, struct qw_scrat
         qw_add(be, x, x, h);
         /* MLP */
         qw_rmsnorm(be, h, x, ly->mlp_norm, c->norm_eps);
-        qw_matmul(be, gate, h, ly->w_gate);
-        qw_matmul(be, up, h, ly->w_up);
+        qw_matmul_multi(be, 2, (struct qw_tensor[]){gate, up}, h, (struct qw_tensor[]){ly->w_gate, ly->w_up});
         qw_swiglu(be, gate, gate, up);
         qw_matmul(be, h, gate, ly->w_down);
         qw_add(be, x, x, h);

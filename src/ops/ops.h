@@ -252,6 +252,11 @@ struct qw_backend_ops {
     void (*attention_relpos)(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k,
                              struct qw_tensor v, struct qw_tensor p, struct qw_tensor u, struct qw_tensor v_bias,
                              const struct qw_relattn_params *prm);
+
+    /* ---- optional fused forms: NULL when a backend lacks them; the wrappers fall back to the plain ops ---- */
+    /* y[i] = x @ w[i]^T for i < n <= QW_MULTI_MAX: products sharing their input (q, k, v; gate, up), so x is
+     * converted once and the threads make one pass over all the weights. */
+    void (*matmul_multi)(void *ctx, int n, const struct qw_tensor *y, struct qw_tensor x, const struct qw_tensor *w);
 };
 
 struct qw_backend {
@@ -274,6 +279,14 @@ static inline void qw_linear(struct qw_backend *be, struct qw_tensor y, struct q
 static inline void qw_matmul(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w)
 {
     be->ops->linear(be->ctx, y, x, w, (struct qw_tensor){0});
+}
+#define QW_MULTI_MAX 4
+static inline void qw_matmul_multi(struct qw_backend *be, int n, const struct qw_tensor *y, struct qw_tensor x,
+                                   const struct qw_tensor *w)
+{
+    if (be->ops->matmul_multi) be->ops->matmul_multi(be->ctx, n, y, x, w);
+    else
+        for (int i = 0; i < n; i++) qw_matmul(be, y[i], x, w[i]);
 }
 static inline void qw_rmsnorm(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
                               float eps)

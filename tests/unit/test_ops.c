@@ -91,6 +91,36 @@ static void test_linear(void)
     }
 }
 
+/* Products sharing their input give exactly what separate linear calls give, for one dtype and for mixed ones. */
+static void test_matmul_multi(void)
+{
+    const int n = 3, k = 64;
+    static const int m[3] = {40, 16, 24};
+    static float x[3 * 64], w[3][40 * 64];
+    fill(x, sizeof x / 4);
+    for (int mixed = 0; mixed < 2; mixed++) {
+        struct qw_tensor wt[3], y[3], y1[3], xt = make(n, k, x);
+        for (int i = 0; i < 3; i++) {
+            fill(w[i], (size_t)m[i] * k);
+            enum qw_dtype dt = mixed && i == 1 ? QW_DTYPE_BF16 : QW_DTYPE_Q4;
+            REQUIRE(be.ops->weight_upload(be.ctx, w[i], QW_DTYPE_F32, m[i], k, dt, &wt[i], NULL) == QWGLM_OK);
+            y[i] = make(n, m[i], NULL);
+            y1[i] = make(n, m[i], NULL);
+            qw_matmul(&be, y1[i], xt, wt[i]);
+        }
+        qw_matmul_multi(&be, 3, y, xt, wt);
+        check_synced("matmul_multi");
+        for (int i = 0; i < 3; i++) {
+            static float a[3 * 40];
+            memcpy(a, host(y[i]), sizeof(float) * (size_t)(n * m[i]));
+            CHECKF(memcmp(a, host(y1[i]), sizeof(float) * (size_t)(n * m[i])) == 0, "matmul_multi mixed=%d product %d",
+                   mixed, i);
+            drop(wt[i]), drop(y[i]), drop(y1[i]);
+        }
+        drop(xt);
+    }
+}
+
 static void test_norms(void)
 {
     const int r = 5, c = 33;
@@ -373,6 +403,7 @@ int main(void)
         test_norms();
         test_rope();
         test_attention();
+        test_matmul_multi();
         test_elementwise();
         test_get_rows_and_errors();
         test_conv1d();

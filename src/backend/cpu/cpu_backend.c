@@ -1,6 +1,9 @@
 /* The CPU backend's memory, weights and op table. Ops run at once on the calling thread and the pool. */
 #include <stdio.h>
 #include <string.h>
+#if !defined(__EMSCRIPTEN__) && !defined(_WIN32)
+#include <sys/mman.h>
+#endif
 
 #include "base/fp.h"
 #include "base/mem.h"
@@ -81,13 +84,22 @@ void cpu_parallel(struct cpu_ctx *c, int64_t n, int64_t work_per_row, cpu_rows_f
 
 /* ---- memory ---- */
 
+/* Buffers of a few MiB and more (weights, KV caches) sit on 2 MiB boundaries and ask for transparent huge pages:
+ * decode streams every weight once per token, and with 4 KiB pages that is a TLB miss and a page walk per 4 KiB
+ * plus a restart of the hardware prefetcher at every page boundary. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
 static qwglm_status cpu_buf_alloc(void *ctx, size_t bytes, struct qw_buf **out, struct qw_err *e)
 {
     (void)ctx;
     *out = NULL;
     struct qw_buf *b = qw_calloc(1, sizeof *b);
     if (!b) return qw_fail(e, QWGLM_ERR_NOMEM, "cpu: buffer of %zu bytes", bytes);
-    b->data = qw_aligned_alloc(64, bytes);
+    bool huge = bytes >= 2 * HUGE_PAGE;
+    b->data = qw_aligned_alloc(huge ? HUGE_PAGE : 64, bytes);
+#if defined(MADV_HUGEPAGE)
+    if (huge && b->data) madvise(b->data, bytes & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+#endif
     if (!b->data) {
         qw_free(b);
         return qw_fail(e, QWGLM_ERR_NOMEM, "cpu: buffer of %zu bytes", bytes);
@@ -242,6 +254,7 @@ static const struct qw_backend_ops cpu_ops = {
     .sync = cpu_sync,
     .get_rows = cpu_get_rows,
     .linear = cpu_linear,
+    .matmul_multi = cpu_matmul_multi,
     .rmsnorm = cpu_rmsnorm,
     .layernorm = cpu_layernorm,
     .rope = cpu_rope,

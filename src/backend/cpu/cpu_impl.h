@@ -60,6 +60,7 @@ void cpu_parallel(struct cpu_ctx *c, int64_t n, int64_t work_per_row, cpu_rows_f
 /* Op entry points (the backend table points at these). */
 void cpu_get_rows(void *ctx, struct qw_tensor y, struct qw_tensor table, struct qw_tensor ids);
 void cpu_linear(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b);
+void cpu_matmul_multi(void *ctx, int n, const struct qw_tensor *y, struct qw_tensor x, const struct qw_tensor *w);
 void cpu_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
                    const struct qw_attn_params *p);
 void cpu_rmsnorm(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, float eps);

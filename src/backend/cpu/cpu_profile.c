@@ -49,6 +49,20 @@ static void p_linear(void *ctx, struct qw_tensor y, struct qw_tensor x, struct q
            2.0 * (double)x.rows * (double)w.rows * (double)w.cols);
 }
 
+static void p_matmul_multi(void *ctx, int n, const struct qw_tensor *y, struct qw_tensor x, const struct qw_tensor *w)
+{
+    struct cpu_ctx *c = ctx;
+    double t0 = now_s(), bytes = 0, flops = 0;
+    ORIG(c)->matmul_multi(ctx, n, y, x, w);
+    for (int i = 0; i < n; i++) {
+        bytes += (double)w[i].rows * (double)qw_row_bytes(w[i].dtype, w[i].cols);
+        flops += 2.0 * (double)x.rows * (double)w[i].rows * (double)w[i].cols;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "linear %s", qw_dtype_name(w[0].dtype));
+    record(c, name, t0, bytes, flops);
+}
+
 static void p_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
                         const struct qw_attn_params *p)
 {
@@ -90,6 +104,7 @@ qwglm_status cpu_profile_begin(struct qw_backend *be, struct qw_err *e)
     c->prof_ops = *be->ops;
     c->prof_ops.linear = p_linear;
     c->prof_ops.attention = p_attention;
+    if (c->prof_ops.matmul_multi) c->prof_ops.matmul_multi = p_matmul_multi;
     c->prof_ops.get_rows = p_get_rows;
     c->prof_ops.rmsnorm = p_rmsnorm;
     c->prof_ops.rope = p_rope;
