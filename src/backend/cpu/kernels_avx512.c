@@ -54,12 +54,6 @@ INLINE void tile_rows(const struct cpu_gemm *g, int64_t r, int64_t r1, const uin
     for (int i = 0; i < TR; i++) w[i] = g->w + (size_t)min64(r + i, r1 - 1) * g->w_stride;
 }
 
-INLINE void store_tile(const struct cpu_gemm *g, int64_t r, int64_t r1, int64_t t, int nt, float out[TR][TT])
-{
-    for (int i = 0; i < TR && r + i < r1; i++)
-        for (int j = 0; j < nt; j++) g->y[(t + j) * g->y_stride + r + i] = out[i][j];
-}
-
 /* Activation rows per L2-sized chunk, a multiple of TT. */
 static int64_t act_chunk(int64_t row_bytes)
 {
