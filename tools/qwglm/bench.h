@@ -24,6 +24,7 @@ struct bench_opts {
     const char *isa;       /* --isa: CPU kernels by name (NULL: the best) */
     uint64_t seed;         /* --seed: random weights and prompts */
     double machine_gbps;   /* the machine's read bandwidth with n_threads threads, measured before the sections */
+    size_t bw_bytes;       /* buffer of the bandwidth test (--bandwidth-mib) */
 };
 
 /* Output: human-readable lines go to stdout (to stderr with --json); JSON values go into one object. */
@@ -44,6 +45,10 @@ void bench_end(struct bench_out *o);
 
 /* Helpers for sections: monotonic seconds, the median of n values (sorts v), the 1-minute load average. */
 double bench_now(void);
+/* The read bandwidth again (GB/s, one run) with backend be (a CPU backend): on a shared machine it moves within a
+ * run, so a figure is best compared with the bandwidth measured beside it. */
+struct qw_backend;
+double bench_bandwidth(const struct bench_opts *o, struct qw_backend *be);
 double bench_median(double *v, int n);
 double bench_loadavg(void);
 

@@ -112,6 +112,14 @@ double bench_median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+double bench_bandwidth(const struct bench_opts *o, struct qw_backend *be)
+{
+    uint64_t sink = 0;
+    double gbps = cpu_read_gbps(be, o->bw_bytes, 1, &sink);
+    if (sink == 1) fputc(' ', stderr); /* keeps the reads observable */
+    return gbps;
+}
+
 double bench_loadavg(void)
 {
     FILE *f = fopen("/proc/loadavg", "r");
@@ -207,7 +215,8 @@ int cmd_bench(int argc, char **argv)
     if (cpu_backend_create_isa(o.n_threads, o.isa, &be, &e)) return cli_error(cmd, "%s", e.msg);
     uint64_t sink = 0;
     double load0 = bench_loadavg();
-    o.machine_gbps = cpu_read_gbps(&be, (size_t)bw_mib << 20, 2 * o.reps + 1, &sink);
+    o.bw_bytes = (size_t)bw_mib << 20;
+    o.machine_gbps = cpu_read_gbps(&be, o.bw_bytes, 2 * o.reps + 1, &sink);
     o.n_threads = cpu_backend_threads(&be);
     char isa[32];
     snprintf(isa, sizeof isa, "%s", cpu_backend_isa(&be));
