@@ -69,13 +69,13 @@ static int64_t act_chunk(int64_t row_bytes)
  * activation pair c at 16-bit offset 2mc in the group; lane L accumulates block L. */
 INLINE void quant_group(const uint8_t *const *w, const int16_t *const x[TT], const float *const xd[TT],
                         const int32_t *const xs[TT], int64_t g, int m, int64_t k, int R, int T, bool q4,
-                        __m512 (*facc)[TT])
+                        int64_t pf, int64_t pf_scales, __m512 (*facc)[TT])
 {
     const __mmask32 m2 = m == 16 ? 0xffffffffu : (__mmask32)((1u << (2 * m)) - 1);
     const __mmask16 m1 = m == 16 ? 0xffff : (__mmask16)((1u << m) - 1);
     const int64_t wq_off = q4 ? 256 * g : 512 * g, xq_off = 512 * g;
     if (T == 1) /* the scales are a second, slower stream at the end of each row: ask for them early too */
-        for (int i = 0; i < R; i++) _mm_prefetch((const char *)w[i] + (q4 ? k / 2 : k) + 32 * g + 256, _MM_HINT_T0);
+        for (int i = 0; i < R; i++) _mm_prefetch((const char *)w[i] + (q4 ? k / 2 : k) + 32 * g + pf_scales, _MM_HINT_T0);
     /* decode (T = 1) splits each row's sum into two chains (even / odd products) so the VPDPWSSD latency
      * overlaps; prefill tiles have enough independent accumulators already */
     __m512i iacc[DR][TT], iacc2[DR];
@@ -88,7 +88,7 @@ INLINE void quant_group(const uint8_t *const *w, const int16_t *const x[TT], con
         for (int c = 0; c < 8; c++) {
             for (int i = 0; i < R; i++) {
                 const uint8_t *p = w[i] + wq_off + 2 * m * c;
-                if (T == 1 && c % 2 == 0) _mm_prefetch((const char *)p + PREFETCH, _MM_HINT_T0);
+                if (T == 1 && c % 2 == 0) _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
                 __m256i raw = m == 16 ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi8(m2, p);
                 __m512i wide = _mm512_cvtepu8_epi16(raw);
                 __m512i lo = _mm512_and_si512(wide, low), hi = _mm512_srli_epi16(wide, 4);
@@ -106,7 +106,7 @@ INLINE void quant_group(const uint8_t *const *w, const int16_t *const x[TT], con
         for (int c = 0; c < 16; c++) {
             for (int i = 0; i < R; i++) {
                 const uint8_t *p = w[i] + wq_off + 2 * m * c;
-                if (T == 1 && c % 2 == 0) _mm_prefetch((const char *)p + PREFETCH, _MM_HINT_T0);
+                if (T == 1 && c % 2 == 0) _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
                 __m256i raw = m == 16 ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi8(m2, p);
                 __m512i wide = _mm512_cvtepi8_epi16(raw);
                 for (int j = 0; j < T; j++) {
@@ -141,6 +141,10 @@ INLINE void quant_group(const uint8_t *const *w, const int16_t *const x[TT], con
 INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const *w, int R, int64_t t, int T, int64_t g0,
                        int64_t g1, bool q4, float (*out)[TT])
 {
+    /* decode prefetch distance: within the row for long rows; for short ones (a tile of R rows spans a few KiB),
+     * the same place R rows on, i.e. in the next tile */
+    const int64_t span = (int64_t)g->w_stride * R;
+    const int64_t pf = span <= 32768 ? span : PREFETCH, pf_scales = span <= 32768 ? span : 256;
     const int64_t k = g->k, nb = k / QW_QBLOCK, n_groups = nb / QW_QGROUP;
     const int tail = (int)(nb % QW_QGROUP);
     const int16_t *x[TT];
@@ -154,8 +158,9 @@ INLINE void quant_tile(const struct cpu_gemm *g, const uint8_t *const *w, int R,
     __m512 facc[DR][TT];
     for (int i = 0; i < R; i++)
         for (int j = 0; j < T; j++) facc[i][j] = _mm512_setzero_ps();
-    for (int64_t gi = g0; gi < g1 && gi < n_groups; gi++) quant_group(w, x, xd, xs, gi, 16, k, R, T, q4, facc);
-    if (tail && g1 > n_groups) quant_group(w, x, xd, xs, n_groups, tail, k, R, T, q4, facc);
+    for (int64_t gi = g0; gi < g1 && gi < n_groups; gi++)
+        quant_group(w, x, xd, xs, gi, 16, k, R, T, q4, pf, pf_scales, facc);
+    if (tail && g1 > n_groups) quant_group(w, x, xd, xs, n_groups, tail, k, R, T, q4, pf, pf_scales, facc);
     for (int i0 = 0; i0 < R; i0 += 4) REDUCE_TILE((facc + i0), (out + i0), T);
 }
 
