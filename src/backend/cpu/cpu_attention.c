@@ -5,7 +5,8 @@
  * scores for the tile (n_q x TILE_K), a running maximum and sum per query vector, and the weighted values added
  * to an accumulator. So each key and value row is read (and converted from f16) once per item, no score matrix
  * beyond one tile exists, and memory stays O(MAX_QV x head_dim) per thread at any context length. Causal items
- * stop at the last key their rows may see. */
+ * stop at the last key their rows may see. A single query row (decode) splits the keys between the threads
+ * instead (below). */
 #include <math.h>
 #include <string.h>
 
@@ -54,57 +55,78 @@ static const float *kv_tile(const struct cpu_kernels *k, struct qw_tensor t, int
     return buf;
 }
 
-static void attn_item(const struct attn_job *jb, int64_t item, float *scratch)
+/* The running state of n_q query vectors against the keys seen so far: query vectors (pre-scaled), unnormalised
+ * value sums, running maxima and sums of exponentials. */
+struct attn_state {
+    float *q, *acc, *mx, *sum;
+    int n_q;
+};
+
+/* Keys [j0, j0 + nk) of head kvh for the query vectors of st, whose row (for the causal mask) is row0 + i / group;
+ * s, kt, vt: tile scratch. */
+static void tile_update(const struct attn_job *jb, int kvh, int row0, int j0, int nk, int n_keys,
+                        const struct attn_state *st, float *s, float *kt, float *vt)
 {
     const struct qw_attn_params *p = &jb->p;
     const struct cpu_kernels *kn = &jb->c->k;
     const int hd = p->head_dim, group = p->n_heads / p->n_kv_heads;
+    int64_t ks, vs;
+    const float *kp = kv_tile(kn, jb->k, kvh, hd, j0, nk, n_keys, kt, &ks);
+    kn->attn_scores(st->q, st->n_q, kp, ks, nk, hd, s, TILE_K);
+    for (int i = 0; i < st->n_q; i++) {
+        float *si = s + (size_t)i * TILE_K;
+        int valid = nk;
+        if (p->causal) {
+            int limit = p->q_pos0 + row0 + i / group + 1 - j0; /* keys this row may see in the tile */
+            valid = limit < 0 ? 0 : limit < nk ? limit : nk;
+        }
+        float m = st->mx[i];
+        for (int j = 0; j < valid; j++) m = si[j] > m ? si[j] : m;
+        if (valid > 0 && m > st->mx[i]) {
+            float corr = st->mx[i] == -INFINITY ? 0.0f : expf(st->mx[i] - m);
+            st->sum[i] *= corr;
+            for (int d = 0; d < hd; d++) st->acc[(size_t)i * hd + d] *= corr;
+            st->mx[i] = m;
+        }
+        st->sum[i] += valid > 0 ? kn->exp_sum(si, valid, st->mx[i]) : 0.0f;
+        for (int j = valid; j < nk; j++) si[j] = 0.0f;
+    }
+    const float *vp = kv_tile(kn, jb->v, kvh, hd, j0, nk, n_keys, vt, &vs);
+    kn->attn_accum(st->acc, st->n_q, s, TILE_K, vp, vs, nk, hd);
+}
+
+/* Query vectors i < n_q of head group kvh, rows from row0, into st (scaled), with an empty running state. */
+static void state_init(const struct attn_job *jb, int kvh, int row0, const struct attn_state *st)
+{
+    const int hd = jb->p.head_dim, group = jb->p.n_heads / jb->p.n_kv_heads;
+    for (int i = 0; i < st->n_q; i++) {
+        const float *src = cpu_row(jb->q, row0 + i / group) + (size_t)(kvh * group + i % group) * hd;
+        for (int d = 0; d < hd; d++) st->q[(size_t)i * hd + d] = src[d] * jb->p.scale;
+        st->mx[i] = -INFINITY;
+        st->sum[i] = 0.0f;
+    }
+    memset(st->acc, 0, (size_t)st->n_q * hd * sizeof *st->acc);
+}
+
+static void attn_item(const struct attn_job *jb, int64_t item, float *scratch)
+{
+    const struct qw_attn_params *p = &jb->p;
+    const int hd = p->head_dim, group = p->n_heads / p->n_kv_heads;
     const int kvh = (int)(item / jb->n_row_tiles), tile = (int)(item % jb->n_row_tiles);
     const int row0 = tile * jb->rows_per_item;
     const int n_rows = (int)(jb->q.rows - row0 < jb->rows_per_item ? jb->q.rows - row0 : jb->rows_per_item);
-    const int n_q = n_rows * group;
     float *qb = scratch, *acc = qb + (size_t)MAX_QV * hd, *s = acc + (size_t)MAX_QV * hd;
     float *mx = s + (size_t)MAX_QV * TILE_K, *sum = mx + MAX_QV;
     float *kt = sum + MAX_QV, *vt = kt + (size_t)TILE_K * hd;
-    /* query vector i = (row i / group, head kvh * group + i % group), pre-scaled */
-    for (int i = 0; i < n_q; i++) {
-        const float *src = cpu_row(jb->q, row0 + i / group) + (size_t)(kvh * group + i % group) * hd;
-        for (int d = 0; d < hd; d++) qb[(size_t)i * hd + d] = src[d] * p->scale;
-        mx[i] = -INFINITY;
-        sum[i] = 0.0f;
-    }
-    memset(acc, 0, (size_t)n_q * hd * sizeof *acc);
+    const struct attn_state st = {qb, acc, mx, sum, n_rows * group};
+    state_init(jb, kvh, row0, &st);
     int n_keys = p->causal ? p->q_pos0 + row0 + n_rows : p->n_kv;
     if (n_keys > p->n_kv) n_keys = p->n_kv;
     kv_prefetch(jb->k, kvh, hd, 0, n_keys < PREFETCH_ROWS ? n_keys : PREFETCH_ROWS);
     kv_prefetch(jb->v, kvh, hd, 0, n_keys < PREFETCH_ROWS ? n_keys : PREFETCH_ROWS);
-    for (int j0 = 0; j0 < n_keys; j0 += TILE_K) {
-        const int nk = n_keys - j0 < TILE_K ? n_keys - j0 : TILE_K;
-        int64_t ks, vs;
-        const float *kp = kv_tile(kn, jb->k, kvh, hd, j0, nk, n_keys, kt, &ks);
-        kn->attn_scores(qb, n_q, kp, ks, nk, hd, s, TILE_K);
-        for (int i = 0; i < n_q; i++) {
-            float *si = s + (size_t)i * TILE_K;
-            int valid = nk;
-            if (p->causal) {
-                int limit = p->q_pos0 + row0 + i / group + 1 - j0; /* keys this row may see in the tile */
-                valid = limit < 0 ? 0 : limit < nk ? limit : nk;
-            }
-            float m = mx[i];
-            for (int j = 0; j < valid; j++) m = si[j] > m ? si[j] : m;
-            if (valid > 0 && m > mx[i]) {
-                float corr = mx[i] == -INFINITY ? 0.0f : expf(mx[i] - m);
-                sum[i] *= corr;
-                for (int d = 0; d < hd; d++) acc[(size_t)i * hd + d] *= corr;
-                mx[i] = m;
-            }
-            sum[i] += valid > 0 ? kn->exp_sum(si, valid, mx[i]) : 0.0f;
-            for (int j = valid; j < nk; j++) si[j] = 0.0f;
-        }
-        const float *vp = kv_tile(kn, jb->v, kvh, hd, j0, nk, n_keys, vt, &vs);
-        kn->attn_accum(acc, n_q, s, TILE_K, vp, vs, nk, hd);
-    }
-    for (int i = 0; i < n_q; i++) {
+    for (int j0 = 0; j0 < n_keys; j0 += TILE_K)
+        tile_update(jb, kvh, row0, j0, n_keys - j0 < TILE_K ? n_keys - j0 : TILE_K, n_keys, &st, s, kt, vt);
+    for (int i = 0; i < st.n_q; i++) {
         float *dst = cpu_row(jb->y, row0 + i / group) + (size_t)(kvh * group + i % group) * hd;
         float inv = sum[i] > 0 ? 1.0f / sum[i] : 0.0f;
         for (int d = 0; d < hd; d++) dst[d] = acc[(size_t)i * hd + d] * inv;
@@ -118,6 +140,84 @@ static void attn_thunk(void *arg, int ith, int nth)
     long lo, hi;
     qw_split_rows((long)jb->n_items, ith, nth, 1, &lo, &hi);
     for (long it = lo; it < hi; it++) attn_item(jb, it, scratch);
+}
+
+/* ---- one query row: the keys split between the threads ----
+ *
+ * With a single query row there are only n_kv_heads items (8 for Qwen3), and two threads would each stream only
+ * their heads' pieces of the cache. Instead each thread takes a range of the keys for every head, visiting the
+ * heads one after another within a tile, and the per-thread results (running max, sum and unnormalised values per
+ * query head) are merged at the end. Scratch per thread: queries and values of all heads, their maxima and sums,
+ * and the tiles. */
+static size_t split_floats(int n_heads, int hd)
+{
+    return 2 * (size_t)n_heads * hd + 2 * (size_t)n_heads + (size_t)MAX_QV * TILE_K + 2 * (size_t)TILE_K * hd;
+}
+
+struct split_layout {
+    float *q, *acc, *mx, *sum, *s, *kt, *vt;
+};
+
+static struct split_layout split_at(float *scratch, int n_heads, int hd)
+{
+    struct split_layout l;
+    l.q = scratch;
+    l.acc = l.q + (size_t)n_heads * hd;
+    l.mx = l.acc + (size_t)n_heads * hd;
+    l.sum = l.mx + n_heads;
+    l.s = l.sum + n_heads;
+    l.kt = l.s + (size_t)MAX_QV * TILE_K;
+    l.vt = l.kt + (size_t)TILE_K * hd;
+    return l;
+}
+
+static void split_thunk(void *arg, int ith, int nth)
+{
+    const struct attn_job *jb = arg;
+    const struct qw_attn_params *p = &jb->p;
+    const int hd = p->head_dim, group = p->n_heads / p->n_kv_heads;
+    const int n_keys = p->causal ? p->q_pos0 + 1 : p->n_kv;
+    long k0, k1;
+    qw_split_rows(n_keys, ith, nth, TILE_K, &k0, &k1);
+    struct split_layout l = split_at(jb->c->thread[ith].p, p->n_heads, hd);
+    for (int h = 0; h < p->n_kv_heads; h++) {
+        const size_t o = (size_t)h * group;
+        state_init(jb, h, 0, &(struct attn_state){l.q + o * hd, l.acc + o * hd, l.mx + o, l.sum + o, group});
+    }
+    for (long j0 = k0; j0 < k1; j0 += TILE_K) {
+        const int nk = (int)(k1 - j0 < TILE_K ? k1 - j0 : TILE_K);
+        for (int h = 0; h < p->n_kv_heads; h++) {
+            const size_t o = (size_t)h * group;
+            const struct attn_state st = {l.q + o * hd, l.acc + o * hd, l.mx + o, l.sum + o, group};
+            tile_update(jb, h, 0, (int)j0, nk, (int)k1, &st, l.s, l.kt, l.vt);
+        }
+    }
+}
+
+/* y = the softmax-weighted sum of every split's values, each rescaled to the largest maximum. */
+static void split_merge(const struct attn_job *jb, int nth)
+{
+    const struct qw_attn_params *p = &jb->p;
+    const int hd = p->head_dim;
+    float *y = cpu_row(jb->y, 0);
+    for (int h = 0; h < p->n_heads; h++) {
+        float m = -INFINITY, sum = 0.0f;
+        for (int t = 0; t < nth; t++) {
+            struct split_layout l = split_at(jb->c->thread[t].p, p->n_heads, hd);
+            m = l.mx[h] > m ? l.mx[h] : m;
+        }
+        float *dst = y + (size_t)h * hd;
+        memset(dst, 0, (size_t)hd * sizeof *dst);
+        for (int t = 0; t < nth && m > -INFINITY; t++) {
+            struct split_layout l = split_at(jb->c->thread[t].p, p->n_heads, hd);
+            if (l.mx[h] == -INFINITY) continue;
+            float f = expf(l.mx[h] - m);
+            sum += l.sum[h] * f;
+            for (int d = 0; d < hd; d++) dst[d] += l.acc[(size_t)h * hd + d] * f;
+        }
+        float inv = sum > 0 ? 1.0f / sum : 0.0f;
+        for (int d = 0; d < hd; d++) dst[d] *= inv;
+    }
 }
 
 void cpu_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
@@ -145,12 +245,18 @@ void cpu_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_
     struct attn_job jb = {c, y, q, k, v, *p, MAX_QV / group, 0, 0};
     jb.n_row_tiles = (int)((q.rows + jb.rows_per_item - 1) / jb.rows_per_item);
     jb.n_items = (int64_t)jb.n_row_tiles * p->n_kv_heads;
+    const int n_keys = p->causal ? p->q_pos0 + 1 : p->n_kv;
+    const bool split = q.rows == 1 && c->n_threads > 1 && n_keys >= 2 * TILE_K;
     pthread_mutex_lock(&c->lock);
     int nth = c->n_threads;
-    if (jb.n_items < 2 || (int64_t)p->n_kv * q.rows * p->n_heads * p->head_dim < 16384) nth = 1;
+    if (!split && (jb.n_items < 2 || (int64_t)p->n_kv * q.rows * p->n_heads * p->head_dim < 16384)) nth = 1;
+    size_t floats = split ? split_floats(p->n_heads, p->head_dim) : tile_floats(p->head_dim);
     for (int i = 0; i < nth; i++)
-        if (!cpu_scratch_get(c, &c->thread[i], tile_floats(p->head_dim) * sizeof(float))) goto done;
-    if (nth == 1) {
+        if (!cpu_scratch_get(c, &c->thread[i], floats * sizeof(float))) goto done;
+    if (split) {
+        qw_pool_run(c->pool, split_thunk, &jb);
+        split_merge(&jb, nth);
+    } else if (nth == 1) {
         for (int64_t it = 0; it < jb.n_items; it++) attn_item(&jb, it, c->thread[0].p);
     } else {
         qw_pool_run(c->pool, attn_thunk, &jb);
