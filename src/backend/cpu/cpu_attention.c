@@ -16,6 +16,8 @@
 #define TILE_K 64
 #define MAX_QV 32 /* query vectors per item */
 #define PREFETCH_ROWS 32 /* cache rows requested ahead of the tile being read */
+#define SPLIT_K 16       /* decode: whole cache rows per tile (16 x 1024 f32 for Qwen3: 64 KiB for keys) */
+#define SPLIT_AHEAD 4    /* decode: whole rows requested ahead of the one being converted */
 
 struct attn_job {
     struct cpu_ctx *c;
@@ -28,30 +30,26 @@ struct attn_job {
 /* Per-thread tiles: queries, accumulators, scores, running max and sum, converted keys and values. */
 static size_t tile_floats(int hd) { return (size_t)MAX_QV * (2 * (size_t)hd + TILE_K + 2) + 2 * (size_t)TILE_K * hd; }
 
-/* Asks for rows [j0, j0 + n) of head kvh of a cache ahead of use: a head's rows are short (head_dim values) and a
- * whole row of heads apart, a pattern the hardware prefetchers follow poorly, and decode reads the cache from
- * DRAM. */
-static void kv_prefetch(struct qw_tensor t, int kvh, int hd, int j0, int n)
+/* Rows [j0, j0 + n) of a K or V cache, columns [c0, c0 + width), as f32 rows: in place for f32, converted into buf
+ * for f16. Meanwhile the same columns of the rows `ahead` further on (up to n_keys) are requested: decode reads the
+ * cache from DRAM, and a head's columns are a piece of each row, a pattern the hardware prefetchers follow
+ * poorly. */
+static const float *kv_tile(const struct cpu_kernels *k, struct qw_tensor t, int64_t c0, int64_t width, int j0, int n,
+                            int n_keys, int ahead, float *buf, int64_t *stride)
 {
-    const size_t row = qw_row_bytes(t.dtype, t.stride), bytes = qw_row_bytes(t.dtype, hd);
-    const uint8_t *base = (const uint8_t *)cpu_ptr(t) + (size_t)kvh * bytes;
-    for (int j = j0; j < j0 + n; j++)
-        for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(base + (size_t)j * row + b, 0, 3);
-}
-
-/* Rows [j0, j0 + n) of a K or V cache as f32 rows: in place for f32, converted into buf for f16. Either way the
- * rows PREFETCH_ROWS further on (up to n_keys) are requested meanwhile, a few at a time. */
-static const float *kv_tile(const struct cpu_kernels *k, struct qw_tensor t, int kvh, int hd, int j0, int n,
-                            int n_keys, float *buf, int64_t *stride)
-{
-    for (int j = j0 + PREFETCH_ROWS; j < j0 + n + PREFETCH_ROWS && j < n_keys; j++) kv_prefetch(t, kvh, hd, j, 1);
+    const size_t esize = qw_dtype_block_bytes(t.dtype), row = esize * (size_t)t.stride, bytes = esize * (size_t)width;
+    const uint8_t *base = (const uint8_t *)cpu_ptr(t) + esize * (size_t)c0;
+    for (int j = 0; j < n; j++) {
+        if (j0 + j + ahead < n_keys)
+            for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(base + (size_t)(j0 + j + ahead) * row + b, 0, 3);
+        if (t.dtype == QW_DTYPE_F16)
+            k->from_f16((const uint16_t *)(base + (size_t)(j0 + j) * row), buf + (size_t)j * width, width);
+    }
     if (t.dtype == QW_DTYPE_F32) {
         *stride = t.stride;
-        return cpu_row(t, j0) + (size_t)kvh * hd;
+        return (const float *)(base + (size_t)j0 * row);
     }
-    const uint16_t *base = (const uint16_t *)cpu_ptr(t) + (size_t)kvh * hd;
-    for (int j = 0; j < n; j++) k->from_f16(base + (size_t)(j0 + j) * t.stride, buf + (size_t)j * hd, hd);
-    *stride = hd;
+    *stride = width;
     return buf;
 }
 
@@ -62,16 +60,14 @@ struct attn_state {
     int n_q;
 };
 
-/* Keys [j0, j0 + nk) of head kvh for the query vectors of st, whose row (for the causal mask) is row0 + i / group;
- * s, kt, vt: tile scratch. */
-static void tile_update(const struct attn_job *jb, int kvh, int row0, int j0, int nk, int n_keys,
-                        const struct attn_state *st, float *s, float *kt, float *vt)
+/* Keys [j0, j0 + nk) for the query vectors of st, whose row (for the causal mask) is row0 + i / group: keys
+ * and values as f32 rows at kp and vp; s: score scratch. */
+static void tile_rows_update(const struct attn_job *jb, int row0, int j0, int nk, const struct attn_state *st,
+                             float *s, const float *kp, int64_t ks, const float *vp, int64_t vs)
 {
     const struct qw_attn_params *p = &jb->p;
     const struct cpu_kernels *kn = &jb->c->k;
     const int hd = p->head_dim, group = p->n_heads / p->n_kv_heads;
-    int64_t ks, vs;
-    const float *kp = kv_tile(kn, jb->k, kvh, hd, j0, nk, n_keys, kt, &ks);
     kn->attn_scores(st->q, st->n_q, kp, ks, nk, hd, s, TILE_K);
     for (int i = 0; i < st->n_q; i++) {
         float *si = s + (size_t)i * TILE_K;
@@ -91,8 +87,18 @@ static void tile_update(const struct attn_job *jb, int kvh, int row0, int j0, in
         st->sum[i] += valid > 0 ? kn->exp_sum(si, valid, st->mx[i]) : 0.0f;
         for (int j = valid; j < nk; j++) si[j] = 0.0f;
     }
-    const float *vp = kv_tile(kn, jb->v, kvh, hd, j0, nk, n_keys, vt, &vs);
     kn->attn_accum(st->acc, st->n_q, s, TILE_K, vp, vs, nk, hd);
+}
+
+/* Keys [j0, j0 + nk) of head kvh for the query vectors of st; kt, vt: tiles for f16 caches. */
+static void tile_update(const struct attn_job *jb, int kvh, int row0, int j0, int nk, int n_keys,
+                        const struct attn_state *st, float *s, float *kt, float *vt)
+{
+    int64_t ks, vs;
+    const int hd = jb->p.head_dim;
+    const float *kp = kv_tile(&jb->c->k, jb->k, (int64_t)kvh * hd, hd, j0, nk, n_keys, PREFETCH_ROWS, kt, &ks);
+    const float *vp = kv_tile(&jb->c->k, jb->v, (int64_t)kvh * hd, hd, j0, nk, n_keys, PREFETCH_ROWS, vt, &vs);
+    tile_rows_update(jb, row0, j0, nk, st, s, kp, ks, vp, vs);
 }
 
 /* Query vectors i < n_q of head group kvh, rows from row0, into st (scaled), with an empty running state. */
@@ -122,8 +128,6 @@ static void attn_item(const struct attn_job *jb, int64_t item, float *scratch)
     state_init(jb, kvh, row0, &st);
     int n_keys = p->causal ? p->q_pos0 + row0 + n_rows : p->n_kv;
     if (n_keys > p->n_kv) n_keys = p->n_kv;
-    kv_prefetch(jb->k, kvh, hd, 0, n_keys < PREFETCH_ROWS ? n_keys : PREFETCH_ROWS);
-    kv_prefetch(jb->v, kvh, hd, 0, n_keys < PREFETCH_ROWS ? n_keys : PREFETCH_ROWS);
     for (int j0 = 0; j0 < n_keys; j0 += TILE_K)
         tile_update(jb, kvh, row0, j0, n_keys - j0 < TILE_K ? n_keys - j0 : TILE_K, n_keys, &st, s, kt, vt);
     for (int i = 0; i < st.n_q; i++) {
@@ -149,16 +153,17 @@ static void attn_thunk(void *arg, int ith, int nth)
  * heads one after another within a tile, and the per-thread results (running max, sum and unnormalised values per
  * query head) are merged at the end. Scratch per thread: queries and values of all heads, their maxima and sums,
  * and the tiles. */
-static size_t split_floats(int n_heads, int hd)
+static size_t split_floats(int n_heads, int n_kv_heads, int hd)
 {
-    return 2 * (size_t)n_heads * hd + 2 * (size_t)n_heads + (size_t)MAX_QV * TILE_K + 2 * (size_t)TILE_K * hd;
+    return 2 * (size_t)n_heads * hd + 2 * (size_t)n_heads + (size_t)MAX_QV * TILE_K +
+           2 * (size_t)SPLIT_K * n_kv_heads * hd;
 }
 
 struct split_layout {
     float *q, *acc, *mx, *sum, *s, *kt, *vt;
 };
 
-static struct split_layout split_at(float *scratch, int n_heads, int hd)
+static struct split_layout split_at(float *scratch, int n_heads, int64_t kd, int hd)
 {
     struct split_layout l;
     l.q = scratch;
@@ -167,7 +172,7 @@ static struct split_layout split_at(float *scratch, int n_heads, int hd)
     l.sum = l.mx + n_heads;
     l.s = l.sum + n_heads;
     l.kt = l.s + (size_t)MAX_QV * TILE_K;
-    l.vt = l.kt + (size_t)TILE_K * hd;
+    l.vt = l.kt + (size_t)SPLIT_K * kd;
     return l;
 }
 
@@ -178,18 +183,23 @@ static void split_thunk(void *arg, int ith, int nth)
     const int hd = p->head_dim, group = p->n_heads / p->n_kv_heads;
     const int n_keys = p->causal ? p->q_pos0 + 1 : p->n_kv;
     long k0, k1;
-    qw_split_rows(n_keys, ith, nth, TILE_K, &k0, &k1);
-    struct split_layout l = split_at(jb->c->thread[ith].p, p->n_heads, hd);
+    qw_split_rows(n_keys, ith, nth, SPLIT_K, &k0, &k1);
+    struct split_layout l = split_at(jb->c->thread[ith].p, p->n_heads, (int64_t)p->n_kv_heads * hd, hd);
     for (int h = 0; h < p->n_kv_heads; h++) {
         const size_t o = (size_t)h * group;
         state_init(jb, h, 0, &(struct attn_state){l.q + o * hd, l.acc + o * hd, l.mx + o, l.sum + o, group});
     }
-    for (long j0 = k0; j0 < k1; j0 += TILE_K) {
-        const int nk = (int)(k1 - j0 < TILE_K ? k1 - j0 : TILE_K);
+    /* tiles of whole cache rows (all heads), converted once: the cache is read in order, row after row */
+    const int64_t kd = (int64_t)p->n_kv_heads * hd;
+    for (long j0 = k0; j0 < k1; j0 += SPLIT_K) {
+        const int nk = (int)(k1 - j0 < SPLIT_K ? k1 - j0 : SPLIT_K);
+        int64_t ks, vs;
+        const float *kp = kv_tile(&jb->c->k, jb->k, 0, kd, (int)j0, nk, (int)k1, SPLIT_AHEAD, l.kt, &ks);
+        const float *vp = kv_tile(&jb->c->k, jb->v, 0, kd, (int)j0, nk, (int)k1, SPLIT_AHEAD, l.vt, &vs);
         for (int h = 0; h < p->n_kv_heads; h++) {
             const size_t o = (size_t)h * group;
             const struct attn_state st = {l.q + o * hd, l.acc + o * hd, l.mx + o, l.sum + o, group};
-            tile_update(jb, h, 0, (int)j0, nk, (int)k1, &st, l.s, l.kt, l.vt);
+            tile_rows_update(jb, 0, (int)j0, nk, &st, l.s, kp + (size_t)h * hd, ks, vp + (size_t)h * hd, vs);
         }
     }
 }
@@ -203,13 +213,13 @@ static void split_merge(const struct attn_job *jb, int nth)
     for (int h = 0; h < p->n_heads; h++) {
         float m = -INFINITY, sum = 0.0f;
         for (int t = 0; t < nth; t++) {
-            struct split_layout l = split_at(jb->c->thread[t].p, p->n_heads, hd);
+            struct split_layout l = split_at(jb->c->thread[t].p, p->n_heads, (int64_t)p->n_kv_heads * hd, hd);
             m = l.mx[h] > m ? l.mx[h] : m;
         }
         float *dst = y + (size_t)h * hd;
         memset(dst, 0, (size_t)hd * sizeof *dst);
         for (int t = 0; t < nth && m > -INFINITY; t++) {
-            struct split_layout l = split_at(jb->c->thread[t].p, p->n_heads, hd);
+            struct split_layout l = split_at(jb->c->thread[t].p, p->n_heads, (int64_t)p->n_kv_heads * hd, hd);
             if (l.mx[h] == -INFINITY) continue;
             float f = expf(l.mx[h] - m);
             sum += l.sum[h] * f;
@@ -250,7 +260,7 @@ void cpu_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_
     pthread_mutex_lock(&c->lock);
     int nth = c->n_threads;
     if (!split && (jb.n_items < 2 || (int64_t)p->n_kv * q.rows * p->n_heads * p->head_dim < 16384)) nth = 1;
-    size_t floats = split ? split_floats(p->n_heads, p->head_dim) : tile_floats(p->head_dim);
+    size_t floats = split ? split_floats(p->n_heads, p->n_kv_heads, p->head_dim) : tile_floats(p->head_dim);
     for (int i = 0; i < nth; i++)
         if (!cpu_scratch_get(c, &c->thread[i], floats * sizeof(float))) goto done;
     if (split) {
