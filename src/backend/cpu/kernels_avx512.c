@@ -526,11 +526,17 @@ static void attn_scores_avx512(const float *q, int n_q, const float *k, int64_t 
                     m[u] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
                     qv[u] = _mm512_maskz_loadu_ps(m[u], qi + d0 + 16 * u);
                 }
-                for (int j = 0; j < nk; j++) {
-                    const float *kj = k + (j0 + j) * k_stride + d0;
-                    for (int u = 0; u < 8 && m[u]; u++)
-                        acc[j] = _mm512_fmadd_ps(qv[u], _mm512_maskz_loadu_ps(m[u], kj + 16 * u), acc[j]);
-                }
+                if (nk == 16 && hd - d0 >= 128) /* the common case, unrolled so acc[] stays in registers */
+                    for (int j = 0; j < 16; j++) {
+                        const float *kj = k + (j0 + j) * k_stride + d0;
+                        for (int u = 0; u < 8; u++) acc[j] = _mm512_fmadd_ps(qv[u], _mm512_loadu_ps(kj + 16 * u), acc[j]);
+                    }
+                else
+                    for (int j = 0; j < nk; j++) {
+                        const float *kj = k + (j0 + j) * k_stride + d0;
+                        for (int u = 0; u < 8 && m[u]; u++)
+                            acc[j] = _mm512_fmadd_ps(qv[u], _mm512_maskz_loadu_ps(m[u], kj + 16 * u), acc[j]);
+                    }
             }
             _mm512_mask_storeu_ps(s + (size_t)i * s_stride + j0, (__mmask16)((1u << nk) - 1), reduce16(acc));
         }
