@@ -7,7 +7,7 @@
  * Bytes per decode token: every weight a decode step reads, i.e. all layer matrices and norm vectors, the final
  * norm and the LM head (the whole embedding table when the head is tied), plus one embedding row. The KV cache
  * read by attention is reported beside it (kv_bytes_per_token, at the mean context of the decode run) but not
- * counted in decode_gbps. Roofline: machine read bandwidth / bytes per token, the bandwidth being the mean of the
+ * counted in decode_gbps; decode_roofline_kv_pct is the share of the roofline with it counted. Roofline: machine read bandwidth / bytes per token, the bandwidth being the mean of the
  * figure measured before the section and one measured after its runs (it moves on a shared machine).
  * Prefill FLOPs: 2 x (layer matrix elements) per token, plus attention (4 x heads x head_dim per query-key pair,
  * causal), plus the LM head for the one row whose logits are kept. */
@@ -190,10 +190,10 @@ static int llm_run(const struct bench_opts *o, struct bench_out *out)
                    t_prefill * 1e3, prefill_tok_s, flops / t_prefill / 1e9);
     if (N > 0)
         bench_line(out, "decode  %-4s cpu/%s t=%d  %5d tokens %9.2f ms/tok %6.1f tok/s  %6.1f MB/tok  %5.1f GB/s  "
-                   "roofline %.1f GB/s  %5.1f%%  (KV %.1f MB/tok)  #%08x%s",
+                   "roofline %.1f GB/s  %5.1f%%  (with KV %.1f MB/tok: %.1f%%)  #%08x%s",
                    qw_dtype_name(net->layers[0].w_up.dtype), cpu_backend_isa(&m->be), cpu_backend_threads(&m->be), N,
-                   t_token * 1e3, decode_tok_s, bytes / 1e6, gbps, bw, 100.0 * gbps / bw,
-                   kv_bytes / 1e6, hash, same_hash ? "" : " (differs between runs!)");
+                   t_token * 1e3, decode_tok_s, bytes / 1e6, gbps, bw, 100.0 * gbps / bw, kv_bytes / 1e6,
+                   100.0 * (bytes + kv_bytes) * decode_tok_s / 1e9 / bw, hash, same_hash ? "" : " (differs between runs!)");
     bench_str(out, "model", m->dir);
     bench_str(out, "dtype", qw_dtype_name(net->layers[0].w_up.dtype));
     bench_str(out, "head_dtype", qw_dtype_name(net->lm_head.dtype));
@@ -210,6 +210,7 @@ static int llm_run(const struct bench_opts *o, struct bench_out *out)
     bench_num(out, "decode_gbps", gbps);
     bench_num(out, "decode_machine_read_gbps", bw);
     bench_num(out, "decode_roofline_pct", 100.0 * gbps / bw);
+    bench_num(out, "decode_roofline_kv_pct", 100.0 * (bytes + kv_bytes) * decode_tok_s / 1e9 / bw);
     char h[16];
     snprintf(h, sizeof h, "%08x", hash);
     bench_str(out, "logits_hash", h);
