@@ -206,8 +206,8 @@ static void compare_gemm(const char *isa, const struct problem *p, cpu_gemm_fn f
 
 static void test_gemm(const char *isa, const struct cpu_kernels *k)
 {
-    static const int64_t ms[] = {1, 3, 4, 5, 9, 37};
-    static const int64_t ns[] = {1, 2, 3, 4, 5, 7, 13};
+    static const int64_t ms[] = {1, 3, 4, 5, 9, 37, 70}; /* 70: several 32-row panels and a tail */
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 7, 13, 17, 40}; /* >= 16: the outer-product float path */
     static const int64_t kq[] = {32, 96, 480, 512, 544, 1056, 1600};
     static const int64_t kf[] = {1, 3, 15, 16, 17, 33, 100, 512, 531};
     for (enum qw_dtype dt = QW_DTYPE_F32; dt <= QW_DTYPE_Q4; dt++) {

@@ -297,10 +297,100 @@ INLINE void float_tile(const struct cpu_gemm *g, const uint8_t *const w[TR], int
     REDUCE_TILE(acc, out, T);
 }
 
+/* ---- float prefill: outer products on a packed panel ----
+ *
+ * With many activation rows, dot products waste work on horizontal sums and load two vectors per FMA. Instead
+ * PR = 32 weight rows are packed (widened to f32) column-major into an L1 panel P[k][32] for PKC columns, and
+ * each activation value, broadcast, multiplies a column of the panel: a tile of 32 rows x PT activation rows keeps
+ * 2 x PT accumulators, each lane one output, so a column step is 2 panel loads, PT broadcasts and 2 x PT FMAs
+ * (FMA-bound), and results are stored straight into y rows. */
+#define PR 32
+#define PT 8
+#define PKC 256
+
+/* Panel of rows [r, r + nr) (nr <= PR; missing rows are zeros), columns [k0, k0 + kn). */
+static void pack_panel(const struct cpu_gemm *g, int64_t r, int nr, int64_t k0, int kn, enum ftype ft, float *P)
+{
+    float row[16];
+    for (int i = 0; i < PR; i++) {
+        const uint8_t *w = g->w + (size_t)(r + (i < nr ? i : 0)) * g->w_stride;
+        for (int c = 0; c < kn; c += 16) {
+            __mmask16 m = kn - c >= 16 ? 0xffff : (__mmask16)((1u << (kn - c)) - 1);
+            __m512 v = i < nr ? load_w(w, k0 + c, ft, m, true) : _mm512_setzero_ps();
+            _mm512_storeu_ps(row, v);
+            for (int l = 0; l < 16 && c + l < kn; l++) P[(size_t)(c + l) * PR + i] = row[l];
+        }
+    }
+}
+
+/* y[t][r .. r + nr) (+)= sum over the panel's kn columns, for activation rows t .. t + T. */
+INLINE void outer_tile(const struct cpu_gemm *g, const float *P, int64_t r, int nr, int64_t t, int T, int64_t k0,
+                       int kn, bool add)
+{
+    __m512 acc[PT][2];
+    const float *x[PT];
+    for (int j = 0; j < T; j++) {
+        x[j] = g->x + (t + j) * g->x_stride + k0;
+        acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+    }
+    for (int c = 0; c < kn; c++) {
+        __m512 p0 = _mm512_load_ps(P + (size_t)c * PR), p1 = _mm512_load_ps(P + (size_t)c * PR + 16);
+        for (int j = 0; j < T; j++) {
+            __m512 xv = _mm512_set1_ps(x[j][c]);
+            acc[j][0] = _mm512_fmadd_ps(xv, p0, acc[j][0]);
+            acc[j][1] = _mm512_fmadd_ps(xv, p1, acc[j][1]);
+        }
+    }
+    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    for (int j = 0; j < T; j++) {
+        float *y = g->y + (t + j) * g->y_stride + r;
+        if (add) {
+            acc[j][0] = _mm512_add_ps(acc[j][0], _mm512_maskz_loadu_ps(m0, y));
+            acc[j][1] = _mm512_add_ps(acc[j][1], _mm512_maskz_loadu_ps(m1, y + 16));
+        }
+        _mm512_mask_storeu_ps(y, m0, acc[j][0]);
+        _mm512_mask_storeu_ps(y + 16, m1, acc[j][1]);
+    }
+}
+
+INLINE void gemm_float_outer(const struct cpu_gemm *g, int64_t r0, int64_t r1, enum ftype ft)
+{
+    float P[PKC * PR] __attribute__((aligned(64)));
+    int64_t chunk = ACT_BLOCK / (PKC * 4);
+    chunk -= chunk % PT;
+    for (int64_t t0 = 0; t0 < g->n; t0 += chunk) {
+        const int64_t t1 = min64(g->n, t0 + chunk);
+        for (int64_t k0 = 0; k0 < g->k; k0 += PKC) {
+            const int kn = (int)min64(PKC, g->k - k0);
+            for (int64_t r = r0; r < r1; r += PR) {
+                const int nr = (int)min64(PR, r1 - r);
+                pack_panel(g, r, nr, k0, kn, ft, P);
+                for (int64_t t = t0; t < t1; t += PT) {
+                    switch ((int)min64(PT, t1 - t)) {
+                    case 8: outer_tile(g, P, r, nr, t, 8, k0, kn, k0 > 0); break;
+                    case 7: outer_tile(g, P, r, nr, t, 7, k0, kn, k0 > 0); break;
+                    case 6: outer_tile(g, P, r, nr, t, 6, k0, kn, k0 > 0); break;
+                    case 5: outer_tile(g, P, r, nr, t, 5, k0, kn, k0 > 0); break;
+                    case 4: outer_tile(g, P, r, nr, t, 4, k0, kn, k0 > 0); break;
+                    case 3: outer_tile(g, P, r, nr, t, 3, k0, kn, k0 > 0); break;
+                    case 2: outer_tile(g, P, r, nr, t, 2, k0, kn, k0 > 0); break;
+                    default: outer_tile(g, P, r, nr, t, 1, k0, kn, k0 > 0); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* Blocked over rows of activations (chunks that stay in L2) and over columns (KC at a time, so the 4 weight rows
  * of a tile stay in L1 while every activation row of the chunk passes): partial sums accumulate in y. */
 INLINE void gemm_float(const struct cpu_gemm *g, int64_t r0, int64_t r1, enum ftype ft)
 {
+    if (g->n >= 2 * PT) {
+        gemm_float_outer(g, r0, r1, ft);
+        return;
+    }
     const int64_t k = g->k, kc = g->n <= FT ? k : KC;
     int64_t chunk = ACT_BLOCK / (kc * 4);
     chunk = chunk < FT ? FT : chunk - chunk % FT;
