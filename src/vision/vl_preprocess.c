@@ -158,17 +158,16 @@ void vl_pixels_free(struct vl_pixels *px)
 /* Row r = ((by * bw + bx) * merge + iy) * merge + ix holds the patch at patch row by * merge + iy, column
  * bx * merge + ix, so each merge x merge block is consecutive; column ((c * T + t) * P + yy) * P + xx holds
  * channel c, pixel (yy, xx) of the patch, repeated for every t (a still image is duplicated in time). */
-static void patchify(const struct vl_preproc *p, const uint8_t *rgb, int hn, int wn, const float m[3],
+static void patchify(const struct vl_preproc *p, const uint8_t *rgb, int wn, const float m[3],
                      const float s[3], struct vl_pixels *out)
 {
     const int P = p->patch, T = p->temporal_patch, M = p->merge;
-    const int gh = hn / P, gw = wn / P, bw = gw / M;
+    const int gw = wn / P, bw = gw / M;
     for (int64_t r = 0; r < out->n_patches; r++) {
         int ix = (int)(r % M), iy = (int)(r / M % M);
         int64_t blk = r / ((int64_t)M * M);
         int py = (int)(blk / bw) * M + iy, px = (int)(blk % bw) * M + ix;
         float *row = out->values + r * out->patch_dim;
-        (void)gh;
         for (int c = 0; c < 3; c++)
             for (int yy = 0; yy < P; yy++) {
                 const uint8_t *src = rgb + ((size_t)(py * P + yy) * wn + (size_t)px * P) * 3 + c;
@@ -211,7 +210,7 @@ qwglm_status vl_preprocess(const struct vl_preproc *p, const struct qw_image *im
             m[c] = p->mean[c] * inv;
             s[c] = p->std[c] * inv;
         }
-        patchify(p, rgb, hn, wn, m, s, out);
+        patchify(p, rgb, wn, m, s, out);
     }
     qw_free(rgb);
     if (rc) vl_pixels_free(out);
