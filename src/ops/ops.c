@@ -56,3 +56,10 @@ qwglm_status qw_tensor_read(struct qw_backend *be, struct qw_tensor t, void *dst
     if (!t.buf || !contiguous(t)) return qw_fail(e, QWGLM_ERR_ARG, "tensor read: absent or strided tensor");
     return be->ops->buf_read(be->ctx, t.buf, t.offset, dst, (size_t)t.rows * qw_row_bytes(t.dtype, t.cols), e);
 }
+
+void qw_conv1d_weight(const float *src, float *dst, int64_t c_out, int64_t cg, int kernel)
+{
+    for (int64_t o = 0; o < c_out; o++)
+        for (int64_t c = 0; c < cg; c++)
+            for (int k = 0; k < kernel; k++) dst[(o * kernel + k) * cg + c] = src[(o * cg + c) * kernel + k];
+}

@@ -94,6 +94,26 @@ struct qw_attn_params {
     float scale; /* usually 1 / sqrt(head_dim) */
 };
 
+/* 1-D convolution over time on time-major activations: x [T_in, C_in] -> y [T_out, C_out] with
+ * T_out = (T_in + pad_left + pad_right - dilation (kernel - 1) - 1) / stride + 1 and, for group g(o) = o / (C_out /
+ * groups) and cg = C_in / groups,
+ *   y[t][o] = b[o] + sum_k sum_c w[o][k cg + c] x[t stride + k dilation - pad_left][g(o) cg + c]   (0 outside x).
+ * w [C_out, kernel cg] is the checkpoint's [C_out, cg, kernel] with its last two axes swapped (qw_conv1d_weight
+ * does that on the host before upload). */
+struct qw_conv1d_params {
+    int kernel, stride, dilation, groups;
+    int pad_left, pad_right;
+};
+
+/* Output length of a conv1d over t_in steps (<= 0 when the input is too short). */
+static inline int64_t qw_conv1d_out_len(int64_t t_in, const struct qw_conv1d_params *p)
+{
+    return (t_in + p->pad_left + p->pad_right - (int64_t)p->dilation * (p->kernel - 1) - 1) / p->stride + 1;
+}
+
+/* Host-side layout change of conv weights: src [c_out, cg, kernel] -> dst [c_out, kernel, cg]. */
+void qw_conv1d_weight(const float *src, float *dst, int64_t c_out, int64_t cg, int kernel);
+
 struct qw_backend_ops {
     const char *name;
     void (*free)(void *ctx);
@@ -145,6 +165,11 @@ struct qw_backend_ops {
     void (*softmax)(void *ctx, struct qw_tensor x);
     /* y = x, converting dtype (F32 -> F32/F16/BF16); y and x may be strided views (a KV cache slot, say). */
     void (*copy)(void *ctx, struct qw_tensor y, struct qw_tensor x);
+
+    /* ---- convolutions (time-major activations) ---- */
+    /* See struct qw_conv1d_params; b [1, C_out] f32 or absent. */
+    void (*conv1d)(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                   const struct qw_conv1d_params *p);
 };
 
 struct qw_backend {
@@ -214,6 +239,11 @@ static inline void qw_softmax(struct qw_backend *be, struct qw_tensor x) { be->o
 static inline void qw_copy(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x)
 {
     be->ops->copy(be->ctx, y, x);
+}
+static inline void qw_conv1d(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                             struct qw_tensor b, const struct qw_conv1d_params *p)
+{
+    be->ops->conv1d(be->ctx, y, x, w, b, p);
 }
 static inline qwglm_status qw_sync(struct qw_backend *be, struct qw_err *e) { return be->ops->sync(be->ctx, e); }
 

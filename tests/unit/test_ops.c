@@ -301,6 +301,49 @@ static void test_get_rows_and_errors(void)
     drop(tt);
 }
 
+static void test_conv1d(void)
+{
+    /* [c_out, cg, k] weights as a checkpoint stores them, against a direct evaluation of the definition */
+    struct {
+        int t_in, c_in, c_out, k, stride, dil, groups, pl, pr;
+    } cases[] = {{17, 6, 4, 3, 1, 1, 1, 1, 1}, {20, 8, 8, 9, 1, 1, 8, 4, 4}, {23, 6, 9, 5, 2, 3, 3, 6, 2},
+                 {9, 64, 32, 2, 2, 1, 1, 0, 0}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int T = cases[ci].t_in, Ci = cases[ci].c_in, Co = cases[ci].c_out, K = cases[ci].k, G = cases[ci].groups;
+        int cg = Ci / G;
+        struct qw_conv1d_params p = {K, cases[ci].stride, cases[ci].dil, G, cases[ci].pl, cases[ci].pr};
+        int To = (int)qw_conv1d_out_len(T, &p);
+        static float x[64 * 64], w[64 * 64 * 9], wp[64 * 64 * 9], b[64], ref[64 * 64];
+        fill(x, (size_t)T * Ci);
+        fill(w, (size_t)Co * cg * K);
+        fill(b, (size_t)Co);
+        for (int t = 0; t < To; t++)
+            for (int o = 0; o < Co; o++) {
+                double s = b[o];
+                int g = o / (Co / G);
+                for (int c = 0; c < cg; c++)
+                    for (int k = 0; k < K; k++) {
+                        int ti = t * p.stride + k * p.dilation - p.pad_left;
+                        if (ti >= 0 && ti < T) s += (double)w[(o * cg + c) * K + k] * x[ti * Ci + g * cg + c];
+                    }
+                ref[t * Co + o] = (float)s;
+            }
+        qw_conv1d_weight(w, wp, Co, cg, K);
+        struct qw_tensor wt;
+        REQUIRE(be.ops->weight_upload(be.ctx, wp, QW_DTYPE_F32, Co, (int64_t)K * cg, QW_DTYPE_F32, &wt, NULL) ==
+                QWGLM_OK);
+        struct qw_tensor xt = make(T, Ci, x), yt = make(To, Co, NULL), bt = make(1, Co, b);
+        qw_conv1d(&be, yt, xt, wt, bt, &p);
+        check_synced("conv1d");
+        double err = rel_err(host(yt), ref, (size_t)To * Co);
+        CHECKF(err < 1e-5, "conv1d case %zu: %g", ci, err);
+        drop(xt);
+        drop(yt);
+        drop(bt);
+        drop(wt);
+    }
+}
+
 int main(void)
 {
     for (int threads = 1; threads <= 2; threads++) {
@@ -311,6 +354,7 @@ int main(void)
         test_attention();
         test_elementwise();
         test_get_rows_and_errors();
+        test_conv1d();
         be.ops->free(be.ctx);
     }
     return test_report("test_ops");

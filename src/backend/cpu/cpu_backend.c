@@ -229,6 +229,7 @@ static const struct qw_backend_ops cpu_ops = {
     .swiglu = cpu_swiglu,
     .softmax = cpu_softmax,
     .copy = cpu_copy,
+    .conv1d = cpu_conv1d,
 };
 
 qwglm_status cpu_backend_create(int n_threads, struct qw_backend *out, struct qw_err *e)

@@ -53,5 +53,7 @@ void cpu_unary(void *ctx, struct qw_tensor y, struct qw_tensor x, enum qw_unary 
 void cpu_swiglu(void *ctx, struct qw_tensor y, struct qw_tensor gate, struct qw_tensor up);
 void cpu_softmax(void *ctx, struct qw_tensor x);
 void cpu_copy(void *ctx, struct qw_tensor y, struct qw_tensor x);
+void cpu_conv1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                const struct qw_conv1d_params *p);
 
 #endif
