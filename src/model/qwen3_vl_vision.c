@@ -269,12 +269,22 @@ void vl_vision_free(struct vl_vision *v)
 {
     if (!v) return;
     for (int i = 0; i < v->n_owned; i++) v->be->ops->buf_free(v->be->ctx, v->owned[i].buf);
-    if (v->scratch.buf) v->be->ops->buf_free(v->be->ctx, v->scratch.buf);
     qw_free(v->owned);
     qw_free(v->blocks);
     qw_free(v->pos_table);
-    qw_free(v->host_tables);
     qw_free(v);
+}
+
+void vl_work_free(const struct vl_vision *v, struct vl_work *w)
+{
+    if (w->scratch.buf) v->be->ops->buf_free(v->be->ctx, w->scratch.buf);
+    qw_free(w->host);
+    memset(w, 0, sizeof *w);
+}
+
+int64_t vl_vision_tokens(const struct vl_vision *v, const struct vl_pixels *px)
+{
+    return px->n_patches / ((int64_t)v->c.merge * v->c.merge);
 }
 
 const struct vl_vision_config *vl_vision_get_config(const struct vl_vision *v)
@@ -345,27 +355,35 @@ static size_t scratch_need(const struct vl_vision_config *c, int64_t n)
 {
     const int64_t H = c->hidden, nm = n / (c->merge * c->merge), M4 = H * c->merge * c->merge;
     const int64_t K = (int64_t)c->in_channels * c->temporal_patch * c->patch * c->patch;
-    return qw_scratch_bytes(QW_DTYPE_F32, n, K) + 3 * qw_scratch_bytes(QW_DTYPE_F32, n, H) +
+    return qw_scratch_bytes(QW_DTYPE_F32, n, K) + 5 * qw_scratch_bytes(QW_DTYPE_F32, n, H) +
            qw_scratch_bytes(QW_DTYPE_F32, n, 3 * H) + qw_scratch_bytes(QW_DTYPE_F32, n, c->intermediate) +
-           2 * qw_scratch_bytes(QW_DTYPE_F32, n, H) + qw_scratch_bytes(QW_DTYPE_F32, n, c->head_dim) +
-           2 * qw_scratch_bytes(QW_DTYPE_F32, nm, M4) +
+           qw_scratch_bytes(QW_DTYPE_F32, n, c->head_dim) + 2 * qw_scratch_bytes(QW_DTYPE_F32, nm, M4) +
            (size_t)(1 + c->n_deepstack) * qw_scratch_bytes(QW_DTYPE_F32, nm, c->out_hidden) + 4096;
 }
 
-static qwglm_status ensure_scratch(struct vl_vision *v, int64_t n, struct qw_err *e)
+static qwglm_status work_reserve(const struct vl_vision *v, struct vl_work *w, int64_t n, struct qw_err *e)
 {
     size_t need = scratch_need(&v->c, n);
-    if (v->scratch.buf && v->scratch.cap >= need) return QWGLM_OK;
-    if (v->scratch.buf) v->be->ops->buf_free(v->be->ctx, v->scratch.buf);
-    memset(&v->scratch, 0, sizeof v->scratch);
-    qwglm_status rc = v->be->ops->buf_alloc(v->be->ctx, need, &v->scratch.buf, e);
-    if (rc) return rc;
-    v->scratch.cap = need;
+    if (!w->scratch.buf || w->scratch.cap < need) {
+        if (w->scratch.buf) v->be->ops->buf_free(v->be->ctx, w->scratch.buf);
+        memset(&w->scratch, 0, sizeof w->scratch);
+        qwglm_status rc = v->be->ops->buf_alloc(v->be->ctx, need, &w->scratch.buf, e);
+        if (rc) return rc;
+        w->scratch.cap = need;
+    }
+    size_t host = (size_t)n * (size_t)(v->c.hidden + v->c.head_dim);
+    if (host > w->host_len) {
+        qw_free(w->host);
+        w->host_len = 0;
+        if (!(w->host = qw_malloc(host * sizeof(float))))
+            return qw_fail(e, QWGLM_ERR_NOMEM, "vision: no memory for %lld patches", (long long)n);
+        w->host_len = host;
+    }
     return QWGLM_OK;
 }
 
 /* y [n/4, out] = merger(x [n, hidden]); t1, t2 [n/4, 4 hidden] are work space. */
-static void merge(struct vl_vision *v, const struct vl_merger *m, bool post_shuffle, struct qw_tensor x,
+static void merge(const struct vl_vision *v, const struct vl_merger *m, bool post_shuffle, struct qw_tensor x,
                   struct qw_tensor xn, struct qw_tensor t1, struct qw_tensor t2, struct qw_tensor y)
 {
     struct qw_backend *be = v->be;
@@ -382,32 +400,28 @@ static void merge(struct vl_vision *v, const struct vl_merger *m, bool post_shuf
     qw_linear(be, y, t2, m->fc2.w, m->fc2.b);
 }
 
-qwglm_status vl_vision_encode(struct vl_vision *v, const struct vl_pixels *px, float *embeds,
-                              float **deepstack, struct qw_err *e)
+qwglm_status vl_vision_encode(const struct vl_vision *v, struct vl_work *w, const struct vl_pixels *px,
+                              const struct qw_tensor *out, struct qw_err *e)
 {
     const struct vl_vision_config *c = &v->c;
     const int64_t n = px->n_patches, H = c->hidden, M2 = (int64_t)c->merge * c->merge, nm = n / M2;
     const int64_t K = (int64_t)c->in_channels * c->temporal_patch * c->patch * c->patch;
-    if (px->grid_t != 1 || px->patch_dim != K || n <= 0 || px->grid_h % c->merge || px->grid_w % c->merge ||
-        (int64_t)px->grid_h * px->grid_w != n)
+    if (px->grid_t != 1 || px->patch_dim != K || n <= 0 || n > INT32_MAX || px->grid_h % c->merge ||
+        px->grid_w % c->merge || (int64_t)px->grid_h * px->grid_w != n)
         return qw_fail(e, QWGLM_ERR_ARG,
                        "vision: pixel_values of %lld x %d (grid %d x %d x %d) do not fit the encoder",
                        (long long)n, px->patch_dim, px->grid_t, px->grid_h, px->grid_w);
-    qwglm_status rc = ensure_scratch(v, n, e);
+    for (int k = 0; k <= c->n_deepstack; k++)
+        if (qw_tensor_present(out[k]) && (out[k].rows != nm || out[k].cols != c->out_hidden))
+            return qw_fail(e, QWGLM_ERR_ARG, "vision: output %d is %lld x %lld, expected %lld x %d", k,
+                           (long long)out[k].rows, (long long)out[k].cols, (long long)nm, c->out_hidden);
+    qwglm_status rc = work_reserve(v, w, n, e);
     if (rc) return rc;
-    size_t tables = (size_t)n * (size_t)(H + c->head_dim);
-    if (tables > v->host_tables_len) {
-        qw_free(v->host_tables);
-        v->host_tables_len = 0;
-        if (!(v->host_tables = qw_malloc(tables * sizeof(float))))
-            return qw_fail(e, QWGLM_ERR_NOMEM, "vision: no memory for %lld patches", (long long)n);
-        v->host_tables_len = tables;
-    }
-    float *pos_host = v->host_tables, *cs_host = v->host_tables + (size_t)n * H;
+    float *pos_host = w->host, *cs_host = w->host + (size_t)n * H;
     build_tables(v, px, pos_host, cs_host);
 
     struct qw_backend *be = v->be;
-    struct qw_scratch *s = &v->scratch;
+    struct qw_scratch *s = &w->scratch;
     qw_scratch_reset(s);
     s->overflow = false;
     struct qw_tensor in = qw_scratch_tensor(s, QW_DTYPE_F32, n, K);
@@ -421,8 +435,7 @@ qwglm_status vl_vision_encode(struct vl_vision *v, const struct vl_pixels *px, f
     struct qw_tensor cs = qw_scratch_tensor(s, QW_DTYPE_F32, n, c->head_dim);
     struct qw_tensor t1 = qw_scratch_tensor(s, QW_DTYPE_F32, nm, H * M2);
     struct qw_tensor t2 = qw_scratch_tensor(s, QW_DTYPE_F32, nm, H * M2);
-    struct qw_tensor outs[1 + VL_MAX_DEEPSTACK];
-    for (int k = 0; k <= c->n_deepstack; k++) outs[k] = qw_scratch_tensor(s, QW_DTYPE_F32, nm, c->out_hidden);
+    struct qw_tensor res = qw_scratch_tensor(s, QW_DTYPE_F32, nm, c->out_hidden);
     if (s->overflow) return qw_fail(e, QWGLM_ERR_NOMEM, "vision: scratch sized wrong");
     if ((rc = qw_tensor_write(be, in, px->values, e)) || (rc = qw_tensor_write(be, pos, pos_host, e)) ||
         (rc = qw_tensor_write(be, cs, cs_host, e)))
@@ -453,12 +466,14 @@ qwglm_status vl_vision_encode(struct vl_vision *v, const struct vl_pixels *px, f
         qw_linear(be, tmp, mlp, b->fc2.w, b->fc2.b);
         qw_add(be, x, x, tmp);
         for (int d = 0; d < c->n_deepstack; d++)
-            if (c->deepstack_layers[d] == l) merge(v, &v->deepstack[d], true, x, xn, t1, t2, outs[1 + d]);
+            if (c->deepstack_layers[d] == l && qw_tensor_present(out[1 + d])) {
+                merge(v, &v->deepstack[d], true, x, xn, t1, t2, res);
+                qw_copy(be, out[1 + d], res);
+            }
     }
-    merge(v, &v->merger, false, x, xn, t1, t2, outs[0]);
-    if ((rc = qw_sync(be, e))) return rc;
-    if (embeds && (rc = qw_tensor_read(be, outs[0], embeds, e))) return rc;
-    for (int d = 0; deepstack && d < c->n_deepstack; d++)
-        if (deepstack[d] && (rc = qw_tensor_read(be, outs[1 + d], deepstack[d], e))) return rc;
+    if (qw_tensor_present(out[0])) {
+        merge(v, &v->merger, false, x, xn, t1, t2, res);
+        qw_copy(be, out[0], res);
+    }
     return QWGLM_OK;
 }

@@ -33,10 +33,22 @@ qwglm_status vl_vision_load(const struct vl_vision_config *c, struct qw_backend 
 void vl_vision_free(struct vl_vision *v);
 const struct vl_vision_config *vl_vision_get_config(const struct vl_vision *v);
 
-/* Encodes one image's pixel_values into embeds [tokens][out_hidden] and deepstack[k] [tokens][out_hidden]
- * (k < n_deepstack; a NULL entry or array skips it), host memory of the caller; tokens = n_patches / merge^2.
- */
-qwglm_status vl_vision_encode(struct vl_vision *v, const struct vl_pixels *px, float *embeds,
-                              float **deepstack, struct qw_err *e);
+/* Work memory of encoding passes (backend scratch and host tables), grown to the largest image seen. One per
+ * thread that encodes: the encoder itself is immutable once loaded and may be shared. Zero-initialise it. */
+struct vl_work {
+    struct qw_scratch scratch;
+    float *host; /* pos [N][hidden] then cos/sin [N][head_dim] */
+    size_t host_len;
+};
+void vl_work_free(const struct vl_vision *v, struct vl_work *w);
+
+/* LLM tokens (merged patches) of an image with pixel_values px. */
+int64_t vl_vision_tokens(const struct vl_vision *v, const struct vl_pixels *px);
+
+/* Encodes one image's pixel_values. out[0] [tokens, out_hidden] receives the merger's output and out[1 + k]
+ * the k-th DeepStack merger's (absent tensors are skipped); all are f32 backend tensors, tokens = n_patches /
+ * merge^2. Runs the ops; the results are there after the next sync. */
+qwglm_status vl_vision_encode(const struct vl_vision *v, struct vl_work *w, const struct vl_pixels *px,
+                              const struct qw_tensor *out, struct qw_err *e);
 
 #endif

@@ -25,6 +25,8 @@ static const float *ref_tensor(const char *name, int64_t rows, int64_t cols)
     return t->data;
 }
 
+static struct vl_work work;
+
 static void encode_image(struct vl_vision *v, int i, double tol, double *worst)
 {
     const struct vl_vision_config *c = vl_vision_get_config(v);
@@ -39,7 +41,18 @@ static void encode_image(struct vl_vision *v, int i, double tol, double *worst)
     for (int k = 0; k < c->n_deepstack; k++)
         ds[k] = qw_malloc((size_t)tokens * c->out_hidden * sizeof(float));
     struct qw_err e = {0};
-    CHECKF(vl_vision_encode(v, &px, emb, ds, &e) == QWGLM_OK, "%s", e.msg);
+    struct qw_buf *buf;
+    const size_t plane = (size_t)tokens * c->out_hidden;
+    REQUIRE(be.ops->buf_alloc(be.ctx, plane * 4 * (1 + c->n_deepstack), &buf, NULL) == QWGLM_OK);
+    struct qw_tensor out[1 + VL_MAX_DEEPSTACK] = {{0}};
+    for (int k = 0; k <= c->n_deepstack; k++)
+        out[k] = (struct qw_tensor){buf, plane * 4 * k, QW_DTYPE_F32, tokens, c->out_hidden, c->out_hidden};
+    CHECKF(vl_vision_encode(v, &work, &px, out, &e) == QWGLM_OK, "%s", e.msg);
+    CHECKF(qw_sync(&be, &e) == QWGLM_OK, "%s", e.msg);
+    REQUIRE(qw_tensor_read(&be, out[0], emb, NULL) == QWGLM_OK);
+    for (int k = 0; k < c->n_deepstack; k++)
+        REQUIRE(qw_tensor_read(&be, out[1 + k], ds[k], NULL) == QWGLM_OK);
+    be.ops->buf_free(be.ctx, buf);
     snprintf(name, sizeof name, "image%d.vision_embeds", i);
     double err = rel_err(emb, ref_tensor(name, tokens, c->out_hidden), (size_t)tokens * c->out_hidden);
     CHECKF(err < tol, "image%d vision_embeds: rel err %g", i, err);
@@ -68,6 +81,7 @@ static void test_golden(enum qw_dtype dt, double tol)
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < 2; i++) encode_image(v, i, tol, &worst);
     fprintf(stderr, "vision %s: worst rel err %.3g\n", qw_dtype_name(dt), worst);
+    vl_work_free(v, &work);
     vl_vision_free(v);
 }
 
@@ -96,7 +110,9 @@ static void test_bad_inputs(void)
     REQUIRE(vl_vision_load(&c, &be, &weights, QW_DTYPE_F32, &v, &e) == QWGLM_OK);
     float vals[4 * 1536] = {0};
     struct vl_pixels px = {1, 2, 3, 4, 1536, vals};
-    CHECK(vl_vision_encode(v, &px, NULL, NULL, &e) == QWGLM_ERR_ARG);
+    struct qw_tensor none[1 + VL_MAX_DEEPSTACK] = {{0}};
+    CHECK(vl_vision_encode(v, &work, &px, none, &e) == QWGLM_ERR_ARG);
+    vl_work_free(v, &work);
     vl_vision_free(v);
     /* a deeper config than the checkpoint: the missing tensor is named */
     c.depth = 5;
