@@ -164,6 +164,57 @@ QWGLM_API qwglm_generate_params qwglm_generate_default_params(const qwglm_model 
 QWGLM_API qwglm_status qwglm_session_generate(qwglm_session *s, const int32_t *prompt, int n_prompt,
                                               const qwglm_generate_params *p, qwglm_token_fn fn, void *user);
 
+/* ---- images (Qwen3-VL models) ----
+ *
+ * Usage:
+ *     qwglm_image *im;
+ *     if (qwglm_image_load("screen.png", &im, err)) { ... }
+ *     // prompt ids hold <|vision_start|><|image_pad|><|vision_end|> (151652, 151655, 151653) where the image goes
+ *     qwglm_session_eval_images(s, ids, n_ids, &im, 1, NULL, NULL);
+ *     qwglm_session_generate(s, NULL, 0, &gp, on_token, user);   // continues after the prompt
+ *     qwglm_image_free(im);
+ */
+
+typedef struct qwglm_image qwglm_image; /* decoded 8-bit RGB pixels */
+
+/* Decodes PNG, JPEG, WebP, GIF (first frame) or BMP bytes and applies the EXIF orientation. Alpha is dropped
+ * without compositing, as the reference processor's RGB conversion does. Fails with QWGLM_ERR_FORMAT for corrupt,
+ * truncated or unsupported data and for images past 64 Mi pixels or 32768 pixels per side. */
+QWGLM_API qwglm_status qwglm_image_decode(const void *data, size_t n, qwglm_image **out, char *err);
+/* Reads and decodes a file. */
+QWGLM_API qwglm_status qwglm_image_load(const char *path, qwglm_image **out, char *err);
+/* Copies width x height pixels of channels 3 (RGB) or 4 (RGBA, alpha dropped) bytes, rows stride bytes apart
+ * (a canvas's ImageData, a captured screen frame). */
+QWGLM_API qwglm_status qwglm_image_from_pixels(const uint8_t *pixels, int width, int height, int channels,
+                                               size_t stride, qwglm_image **out, char *err);
+/* Frees im. NULL is a no-op. */
+QWGLM_API void qwglm_image_free(qwglm_image *im);
+QWGLM_API void qwglm_image_get_size(const qwglm_image *im, int *width, int *height);
+
+/* Bounds on the tokens one image may take (one token per 32 x 32 pixels after resizing); 0 keeps the model's
+ * preprocessor_config.json bound (Qwen3-VL: 64 to 16384 tokens). Images outside the bounds are resized to fit,
+ * keeping their aspect ratio. A 1280 x 720 screen takes 880 tokens unbounded. */
+typedef struct qwglm_image_budget {
+    int min_tokens;
+    int max_tokens;
+} qwglm_image_budget;
+
+/* Nonzero when m has a vision encoder (a Qwen3-VL checkpoint with its model.visual weights). */
+QWGLM_API int qwglm_model_has_vision(const qwglm_model *m);
+/* Tokens im takes in a prompt under budget b (NULL: the model's); -1 when m has no vision encoder or the image
+ * cannot be used (aspect ratio above 200). */
+QWGLM_API int qwglm_model_image_tokens(const qwglm_model *m, const qwglm_image *im, const qwglm_image_budget *b);
+
+/* qwglm_session_eval for a prompt with images. Each run of <|image_pad|> ids takes the next of the n_images
+ * images, in order: a run of one pad is expanded to the image's token count (a run of exactly that count is used
+ * as it is). The images are encoded, their features replace the pads' embeddings (and the DeepStack features
+ * join the first decoder layers), and positions follow Qwen3-VL's 3D M-RoPE, so text after an image and later
+ * turns continue from the right position. QWGLM_ERR_ARG when the number of pad runs and images differ. The
+ * session is unchanged on failure. */
+QWGLM_API qwglm_status qwglm_session_eval_images(qwglm_session *s, const int32_t *ids, int n,
+                                                 qwglm_image *const *images, int n_images,
+                                                 const qwglm_image_budget *b, float *logits);
+
 #ifdef __cplusplus
 }
 #endif

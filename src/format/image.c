@@ -140,7 +140,7 @@ qwglm_status qw_image_from_rgb(const uint8_t *rgb, int width, int height, const 
     struct image_src s = {NULL, 0, "image", lim ? lim : &def};
     qwglm_status rc = image_alloc(out, width, height, &s, e);
     if (rc) return rc;
-    memcpy(out->rgb, rgb, (size_t)width * (size_t)height * 3);
+    if (rgb) memcpy(out->rgb, rgb, (size_t)width * (size_t)height * 3);
     return QWGLM_OK;
 }
 

@@ -51,7 +51,7 @@ qwglm_status qw_image_decode(const void *data, size_t n, const char *name, const
 /* Reads and decodes a file. */
 qwglm_status qw_image_load(const char *path, const struct qw_image_limits *lim, struct qw_image *out,
                            struct qw_err *e);
-/* Wraps caller RGB pixels (copied) as an image, checking the limits. */
+/* Wraps caller RGB pixels (copied; NULL: black) as an image, checking the limits. */
 qwglm_status qw_image_from_rgb(const uint8_t *rgb, int width, int height, const struct qw_image_limits *lim,
                                struct qw_image *out, struct qw_err *e);
 /* Frees the pixels; safe on a zeroed image. */
