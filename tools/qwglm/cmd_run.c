@@ -13,6 +13,10 @@ static const char usage_text[] =
     "Generates a continuation of the prompt and streams it to stdout.\n"
     "\n"
     "  --prompt-ids LIST     the prompt as comma-separated token ids\n"
+    "  --image FILE          an image (PNG, JPEG, WebP, GIF, BMP) for the next <|image_pad|> run of the prompt\n"
+    "                        (151652,151655,151653 places one; repeat --image in prompt order)\n"
+    "  --image-min-tokens N, --image-max-tokens N\n"
+    "                        bound the tokens per image (default: the model's, 64 to 16384)\n"
     "  -n, --max-tokens N    stop after N tokens (default: until an end token or a full context)\n"
     "  --json                print one JSON object with prompt_ids, tokens, timings and stop_reason\n"
     "  --logits FILE         write float32 logits rows [tokens, vocab]: row i chose tokens[i]\n"
@@ -74,6 +78,10 @@ int cmd_run(int argc, char **argv)
     long max_tokens = -1;
     bool json = false, seed_set = false, sampling_set = false;
     qwglm_sampling sampling = qwglm_sampling_greedy();
+    enum { MAX_IMAGES = 64 };
+    const char *image_paths[MAX_IMAGES];
+    int n_images = 0;
+    qwglm_image_budget budget = {0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_model_flag(cmd, &mo, argc, argv, &i);
@@ -94,6 +102,15 @@ int cmd_run(int argc, char **argv)
             const char *v = cli_value(cmd, argc, argv, &i);
             if (!v || !cli_parse_int(v, -1, 1 << 24, &max_tokens))
                 return cli_usage_error(cmd, "-n must be a number of tokens (-1 = unlimited)");
+        } else if (strcmp(a, "--image") == 0) {
+            if (n_images == MAX_IMAGES) return cli_usage_error(cmd, "at most %d images", MAX_IMAGES);
+            if (!(image_paths[n_images++] = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--image-min-tokens") == 0 || strcmp(a, "--image-max-tokens") == 0) {
+            const char *v = cli_value(cmd, argc, argv, &i);
+            long t;
+            if (!v || !cli_parse_int(v, 1, 1 << 20, &t))
+                return cli_usage_error(cmd, "%s must be a number of tokens", a);
+            *(a[8] == 'i' ? &budget.min_tokens : &budget.max_tokens) = (int)t;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
         } else if (strcmp(a, "--logits") == 0) {
@@ -128,6 +145,7 @@ int cmd_run(int argc, char **argv)
 
     int rc = 1;
     qwglm_session *s = NULL;
+    qwglm_image *images[MAX_IMAGES] = {0};
     struct run_state st = {.n_vocab = info.n_vocab, .json = json};
     char err[QWGLM_ERR_SIZE];
     qwglm_session_params sp = qwglm_session_default_params();
@@ -140,8 +158,17 @@ int cmd_run(int argc, char **argv)
         cli_error(cmd, "%s: cannot write", logits_path);
         goto done;
     }
+    for (int i = 0; i < n_images; i++)
+        if (qwglm_image_load(image_paths[i], &images[i], err)) {
+            cli_error(cmd, "%s", err);
+            goto done;
+        }
     int64_t t0 = now_us();
-    qwglm_status gs = qwglm_session_eval(s, ids, n_ids, NULL);
+    /* with a vision model, pads without images (or the reverse) are an error rather than ordinary tokens */
+    qwglm_status gs = n_images > 0 || qwglm_model_has_vision(m)
+                          ? qwglm_session_eval_images(s, ids, n_ids, images, n_images, &budget, NULL)
+                          : qwglm_session_eval(s, ids, n_ids, NULL);
+    int n_prompt = qwglm_session_n_past(s); /* images expanded */
     int64_t t1 = now_us();
     if (gs == QWGLM_OK) gs = qwglm_session_generate(s, NULL, 0, &gp, on_token, &st);
     int64_t t2 = now_us();
@@ -167,12 +194,12 @@ int cmd_run(int argc, char **argv)
         print_ids(st.tokens, st.n_tokens);
         printf(", \"stop_reason\": \"%s\", \"seed\": %llu, \"timings\": {\"prompt_ms\": %.3f, "
                "\"prompt_tok_s\": %.2f, \"decode_ms\": %.3f, \"decode_tok_s\": %.2f}}\n",
-               stop, (unsigned long long)gp.sampling.seed, prompt_ms, prompt_ms > 0 ? n_ids / prompt_ms * 1e3 : 0,
+               stop, (unsigned long long)gp.sampling.seed, prompt_ms, prompt_ms > 0 ? n_prompt / prompt_ms * 1e3 : 0,
                decode_ms, decode_ms > 0 ? n_decoded / decode_ms * 1e3 : 0);
     } else {
         putchar('\n');
         fprintf(stderr, "qwglm: prompt %d tokens in %.1f ms (%.1f tok/s), generated %d tokens (%.1f tok/s), %s\n",
-                n_ids, prompt_ms, prompt_ms > 0 ? n_ids / prompt_ms * 1e3 : 0, st.n_tokens,
+                n_prompt, prompt_ms, prompt_ms > 0 ? n_prompt / prompt_ms * 1e3 : 0, st.n_tokens,
                 decode_ms > 0 ? n_decoded / decode_ms * 1e3 : 0, stop);
     }
     rc = 0;
@@ -180,6 +207,7 @@ done:
     if (st.logits_file && fclose(st.logits_file) != 0 && rc == 0) rc = cli_error(cmd, "%s: write failed", logits_path);
     free(st.tokens);
     free(ids);
+    for (int i = 0; i < n_images; i++) qwglm_image_free(images[i]);
     qwglm_session_close(s);
     qwglm_model_free(m);
     return rc;
