@@ -7,6 +7,7 @@
 #include "base/mem.h"
 #include "engine/engine.h"
 #include "engine/vision.h"
+#include "format/image.h"
 #include "format/json.h"
 #include "format/safetensors.h"
 #include "qwglm.h"
@@ -146,6 +147,28 @@ static void test_end_to_end(qwglm_model *m, qwglm_image *im[2])
            qwglm_session_error(s));
     err_l = rel_err(logits, ref_tensor("last_logits", V), (size_t)V);
     CHECKF(err_l < 1e-4, "images in a later turn: last_logits rel err %g", err_l);
+
+    /* the same image as RGBA rows with padding (a canvas frame) gives the same result */
+    struct qw_image raw;
+    REQUIRE(qw_image_load(FIX "image1.png", NULL, &raw, NULL) == QWGLM_OK);
+    const size_t stride = (size_t)raw.width * 4 + 12;
+    uint8_t *rgba = qw_calloc((size_t)raw.height, stride);
+    for (int y = 0; y < raw.height; y++)
+        for (int x = 0; x < raw.width; x++) {
+            memcpy(rgba + y * stride + 4 * x, raw.rgb + ((size_t)y * raw.width + x) * 3, 3);
+            rgba[y * stride + 4 * x + 3] = (uint8_t)(x * 7); /* alpha is ignored */
+        }
+    qwglm_image *frame[2] = {im[0], NULL};
+    REQUIRE(qwglm_image_from_pixels(rgba, raw.width, raw.height, 4, stride, &frame[1], err) == QWGLM_OK);
+    REQUIRE(qwglm_session_truncate(s, 0) == QWGLM_OK);
+    CHECK(qwglm_session_eval_images(s, short_ids, n_short, frame, 2, NULL, logits) == QWGLM_OK);
+    err_l = rel_err(logits, ref_tensor("last_logits", V), (size_t)V);
+    CHECKF(err_l < 1e-4, "RGBA frame: last_logits rel err %g", err_l);
+    qwglm_image_free(frame[1]);
+    CHECK(qwglm_image_from_pixels(rgba, raw.width, raw.height, 4, 8, &frame[1], err) == QWGLM_ERR_ARG);
+    CHECK(frame[1] == NULL && strstr(err, "stride") != NULL);
+    qw_free(rgba);
+    qw_image_free(&raw);
 
     /* bad prompts leave the session as it was */
     int n_past = qwglm_session_n_past(s);
