@@ -141,8 +141,10 @@ qwglm_status vl_smart_resize(const struct vl_preproc *p, int h, int w, int *out_
     /* a budget below one merged patch would give 0; the reference fails there, we keep one patch */
     if (hb < factor) hb = factor;
     if (wb < factor) wb = factor;
-    if (hb > 1e6 || wb > 1e6)
-        return qw_fail(e, QWGLM_ERR_ARG, "image of %d x %d pixels: resize too large", w, h);
+    /* a budget raised past any real model's (16384 tokens) must not turn one image into gigabytes */
+    if (hb * wb > (double)VL_MAX_RESIZED_PIXELS)
+        return qw_fail(e, QWGLM_ERR_ARG, "image of %d x %d pixels: resizing to %.0f x %.0f exceeds %d pixels",
+                       w, h, wb, hb, VL_MAX_RESIZED_PIXELS);
     *out_h = (int)hb;
     *out_w = (int)wb;
     return QWGLM_OK;

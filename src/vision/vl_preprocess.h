@@ -9,6 +9,8 @@
 #include "base/err.h"
 #include "format/image.h"
 
+#define VL_MAX_RESIZED_PIXELS (64 << 20) /* 65536 tokens */
+
 struct vl_preproc {
     int patch;          /* patch_size: 16 */
     int temporal_patch; /* temporal_patch_size: 2 */
@@ -30,7 +32,7 @@ qwglm_status vl_preproc_parse(struct vl_preproc *p, const char *text, size_t n, 
 void vl_preproc_set_tokens(struct vl_preproc *p, int64_t min_tokens, int64_t max_tokens);
 
 /* transformers' smart_resize: the size (multiple of patch * merge) an h x w image is resized to. Fails for an
- * aspect ratio above 200. */
+ * aspect ratio above 200 and for results above VL_MAX_RESIZED_PIXELS. */
 qwglm_status vl_smart_resize(const struct vl_preproc *p, int h, int w, int *out_h, int *out_w,
                              struct qw_err *e);
 

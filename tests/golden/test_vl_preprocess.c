@@ -30,6 +30,11 @@ static void test_smart_resize(void)
     struct qw_err e = {0};
     CHECK(vl_smart_resize(&p, 10, 2011, &h, &w, &e) == QWGLM_ERR_ARG);
     CHECKF(strstr(e.msg, "aspect ratio") != NULL, "%s", e.msg);
+    struct vl_preproc huge = vl_preproc_default();
+    vl_preproc_set_tokens(&huge, 1 << 20, 1 << 20);
+    memset(&e, 0, sizeof e);
+    CHECK(vl_smart_resize(&huge, 720, 1280, &h, &w, &e) == QWGLM_ERR_ARG);
+    CHECKF(strstr(e.msg, "exceeds") != NULL, "%s", e.msg);
     /* a budget of 64..256 tokens: 720p shrinks to fit 256 tokens of 32x32 pixels */
     vl_preproc_set_tokens(&p, 64, 256);
     CHECK(vl_smart_resize(&p, 720, 1280, &h, &w, NULL) == QWGLM_OK);
