@@ -1,0 +1,625 @@
+/* tiny-gpu: one rising edge of the whole machine, cycle for cycle as the RTL and the test bench compute it.
+ *
+ * Non-blocking semantics: every register's next value is computed from the values all registers had before the
+ * edge. Most units only read registers of their own that nobody else writes in the same edge, so they update in
+ * place; the few signals that cross units in both directions (LSU <-> data controller through the pipe stages,
+ * fetcher <-> program controller, dispatcher <-> cores, controllers <-> memories) are read in an order that sees
+ * pre-edge values, with a small snapshot where a ring of dependencies leaves no such order (see edge()).
+ *
+ * The hot loop (run()) allocates nothing, records nothing and keeps every "is anything happening" test a mask
+ * load: an idle controller, memory or pipe costs one branch per edge. */
+#include <stddef.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "tinygpu/tinygpu.h"
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* ---- cores: scheduler, fetcher, decoder, and per slot registers, ALU, LSU, PC ---- */
+
+static void decode(struct tg_core *c, uint16_t w)
+{
+    c->decoded = w;
+    c->rd = (w >> 8) & 15;
+    c->rs = (w >> 4) & 15;
+    c->rt = w & 15;
+    c->imm = w & 255;
+    c->nzp = (w >> 9) & 7;
+    c->reg_write = c->mem_read = c->mem_write = c->nzp_write = 0;
+    c->reg_mux = c->alu_op = c->alu_cmp = c->pc_mux = c->ret = 0;
+    switch (w >> 12) {
+    case TG_OP_BRNZP: c->pc_mux = 1; break;
+    case TG_OP_CMP: c->alu_cmp = 1; c->nzp_write = 1; break;
+    case TG_OP_ADD: c->reg_write = 1; c->reg_mux = TG_MUX_ALU; c->alu_op = TG_ALU_ADD; break;
+    case TG_OP_SUB: c->reg_write = 1; c->reg_mux = TG_MUX_ALU; c->alu_op = TG_ALU_SUB; break;
+    case TG_OP_MUL: c->reg_write = 1; c->reg_mux = TG_MUX_ALU; c->alu_op = TG_ALU_MUL; break;
+    case TG_OP_DIV: c->reg_write = 1; c->reg_mux = TG_MUX_ALU; c->alu_op = TG_ALU_DIV; break;
+    case TG_OP_LDR: c->reg_write = 1; c->reg_mux = TG_MUX_LSU; c->mem_read = 1; break;
+    case TG_OP_STR: c->mem_write = 1; break;
+    case TG_OP_CONST: c->reg_write = 1; c->reg_mux = TG_MUX_CONST; break;
+    case TG_OP_RET: c->ret = 1; break;
+    default: break; /* NOP and the undefined opcodes 10-14 set no control bit */
+    }
+}
+
+/* The core's reset input: every unit of the core, all thread slots (enabled or not), takes its reset value. */
+static void core_reset(struct qwglm_tinygpu *g, int ci)
+{
+    struct tg_core *c = &g->core[ci];
+    memset(c, 0, offsetof(struct tg_core, slot));
+    for (int i = 0; i < g->tpb; i++) {
+        memset(&c->slot[i], 0, sizeof c->slot[i]);
+        c->slot[i].r[14] = (uint8_t)g->tpb;
+        c->slot[i].r[15] = (uint8_t)i;
+    }
+    g->f_rv &= ~(1u << ci);
+    g->f_raddr[ci] = 0;
+    g->core_done &= ~(1u << ci);
+    int base = ci * g->tpb;
+    uint64_t mask = (g->tpb == 64 ? ~0ull : ((1ull << g->tpb) - 1)) << base;
+    g->lsu.rv &= ~mask;
+    g->lsu.wv &= ~mask;
+    memset(g->lsu.raddr + base, 0, (size_t)g->tpb);
+    memset(g->lsu.waddr + base, 0, (size_t)g->tpb);
+    memset(g->lsu.wdata + base, 0, (size_t)g->tpb);
+    g->lsu_dirty = true;
+}
+
+static ALWAYS_INLINE uint8_t alu(const struct tg_core *c, uint8_t rs, uint8_t rt, bool fix_cmp)
+{
+    if (c->alu_cmp) {
+        if (fix_cmp) return (uint8_t)((rs < rt) << 2 | (rs == rt) << 1 | (rs > rt));
+        /* {5'b0, rs - rt > 0, rs - rt == 0, rs - rt < 0} on unsigned values: "< 0" never holds and "> 0" means
+         * "not equal" (tiny-gpu spec 2.2). */
+        return (uint8_t)((rs != rt) << 2 | (rs == rt) << 1);
+    }
+    switch (c->alu_op) {
+    case TG_ALU_ADD: return (uint8_t)(rs + rt);
+    case TG_ALU_SUB: return (uint8_t)(rs - rt);
+    case TG_ALU_MUL: return (uint8_t)(rs * rt);
+    default: return rt ? (uint8_t)(rs / rt) : 0; /* 2-state Verilog (Verilator): x / 0 = 0 */
+    }
+}
+
+/* One core at one edge. Reads the dispatcher's outputs, the program controller's consumer outputs and the
+ * response pipe stage as they were before the edge (their owners update after the cores). */
+static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start)
+{
+    struct tg_core *c = &g->core[ci];
+    const int state = c->state, fetcher = c->fetcher;
+    const uint16_t instruction = c->instruction;
+    const uint32_t cbit = 1u << ci;
+
+    switch (fetcher) {
+    case TG_F_IDLE:
+        if (state == TG_FETCH) {
+            c->fetcher = TG_F_FETCHING;
+            g->f_rv |= cbit;
+            g->f_raddr[ci] = c->pc;
+        }
+        break;
+    case TG_F_FETCHING:
+        if (g->pctrl.rr & cbit) {
+            c->fetcher = TG_F_FETCHED;
+            c->instruction = g->pctrl.rdata[ci];
+            g->f_rv &= ~cbit;
+        }
+        break;
+    case TG_F_FETCHED:
+        if (state == TG_DECODE) c->fetcher = TG_F_IDLE;
+        break;
+    }
+
+    const int n_en = g->thread_count[ci]; /* slots below it are enabled; the others never change */
+    const int base = ci * g->tpb;
+    switch (state) {
+    case TG_IDLE:
+        /* registers.sv copies block_id into R13 on every enabled cycle. block_id and the enabled slots change
+         * only at edges where this core is held in reset, and a core leaves reset into IDLE, so copying here is
+         * the same as copying always. */
+        for (int i = 0; i < n_en; i++) c->slot[i].r[13] = g->block_id[ci];
+        if (start) c->state = TG_FETCH;
+        break;
+    case TG_FETCH:
+        if (fetcher == TG_F_FETCHED) c->state = TG_DECODE;
+        break;
+    case TG_DECODE:
+        decode(c, instruction);
+        c->state = TG_REQUEST;
+        break;
+    case TG_REQUEST: {
+        const bool mem = c->mem_read | c->mem_write;
+        for (int i = 0; i < n_en; i++) {
+            struct tg_slot *s = &c->slot[i];
+            s->rs = s->r[c->rs];
+            s->rt = s->r[c->rt];
+            if (mem && s->lsu_state == TG_LSU_IDLE) s->lsu_state = TG_LSU_REQUESTING;
+        }
+        c->state = TG_WAIT;
+        break;
+    }
+    case TG_WAIT: {
+        /* An LSU leaves IDLE only for LDR/STR (at REQUEST) and is back in IDLE by UPDATE, so for any other
+         * instruction no slot is requesting or waiting and the scheduler moves on at once. */
+        if (!(c->mem_read | c->mem_write)) {
+            c->state = TG_EXECUTE;
+            break;
+        }
+        bool any = false;
+        for (int i = 0; i < g->tpb; i++) {
+            int st = c->slot[i].lsu_state;
+            if (st == TG_LSU_REQUESTING || st == TG_LSU_WAITING) any = true;
+        }
+        for (int i = 0; i < n_en; i++) {
+            struct tg_slot *s = &c->slot[i];
+            const int k = base + i;
+            const uint64_t kbit = 1ull << k;
+            if (s->lsu_state == TG_LSU_REQUESTING) {
+                if (c->mem_read) {
+                    g->lsu.rv |= kbit;
+                    g->lsu.raddr[k] = s->rs;
+                } else {
+                    g->lsu.wv |= kbit;
+                    g->lsu.waddr[k] = s->rs;
+                    g->lsu.wdata[k] = s->rt;
+                }
+                g->lsu_dirty = true;
+                s->lsu_state = TG_LSU_WAITING;
+            } else if (s->lsu_state == TG_LSU_WAITING) {
+                if (c->mem_read && (g->presp.rr & kbit)) {
+                    g->lsu.rv &= ~kbit;
+                    s->lsu_out = g->presp.rdata[k];
+                    s->lsu_state = TG_LSU_DONE;
+                } else if (c->mem_write && (g->presp.wr & kbit)) {
+                    g->lsu.wv &= ~kbit;
+                    s->lsu_state = TG_LSU_DONE;
+                }
+            }
+        }
+        if (!any) c->state = TG_EXECUTE;
+        break;
+    }
+    case TG_EXECUTE: {
+        const bool fix_cmp = g->p.fix_cmp;
+        const uint8_t pc1 = (uint8_t)(c->pc + 1);
+        for (int i = 0; i < n_en; i++) {
+            struct tg_slot *s = &c->slot[i];
+            s->alu_out = alu(c, s->rs, s->rt, fix_cmp);
+            s->next_pc = (c->pc_mux && (s->nzp & c->nzp)) ? c->imm : pc1;
+        }
+        c->state = TG_UPDATE;
+        break;
+    }
+    case TG_UPDATE: {
+        const uint8_t next_pc = c->slot[g->pc_slot].next_pc; /* a disabled slot's next_pc stays 0 */
+        const bool write = c->reg_write && c->rd < 13, mem = c->mem_read | c->mem_write;
+        for (int i = 0; i < n_en; i++) {
+            struct tg_slot *s = &c->slot[i];
+            if (write) s->r[c->rd] = c->reg_mux == TG_MUX_ALU ? s->alu_out
+                                     : c->reg_mux == TG_MUX_LSU ? s->lsu_out
+                                                                 : c->imm;
+            if (c->nzp_write) s->nzp = s->alu_out & 7;
+            if (mem && s->lsu_state == TG_LSU_DONE) s->lsu_state = TG_LSU_IDLE;
+        }
+        if (c->ret) {
+            c->done = 1;
+            g->core_done |= cbit;
+            c->state = TG_DONE;
+        } else {
+            c->pc = next_pc;
+            c->state = TG_FETCH;
+        }
+        break;
+    }
+    default: break; /* DONE: wait for the dispatcher's reset */
+    }
+}
+
+/* ---- memory controllers (src/controller.sv) ---- */
+
+/* cons_*: the consumers' request lines as they were before the edge; m: the memory's outputs before the edge. */
+static ALWAYS_INLINE void ctrl_edge(struct tg_ctrl *c, uint64_t cons_rv, uint64_t cons_wv, const uint8_t *raddr,
+                                    const uint8_t *waddr, const uint8_t *wdata, const struct tg_mem_out *m)
+{
+    c->rdata_dirty = false;
+    if (!c->busy && !((cons_rv | cons_wv) & ~c->serving)) return;
+    for (int ch = 0; ch < c->n_channels; ch++) {
+        const uint32_t chbit = 1u << ch;
+        const int j = c->consumer[ch];
+        const uint64_t jbit = 1ull << j;
+        switch (c->state[ch]) {
+        case TG_CH_IDLE: {
+            uint64_t pending = (cons_rv | cons_wv) & ~c->serving; /* serving is blocking: see earlier channels */
+            if (!pending) break;
+            int k = __builtin_ctzll(pending);
+            uint64_t kbit = 1ull << k;
+            c->serving |= kbit;
+            c->consumer[ch] = (uint8_t)k;
+            c->busy |= chbit;
+            if (cons_rv & kbit) {
+                c->req.rv |= chbit;
+                c->req.raddr[ch] = raddr[k];
+                c->state[ch] = TG_CH_READ_WAITING;
+            } else {
+                c->req.wv |= chbit;
+                c->req.waddr[ch] = waddr[k];
+                c->req.wdata[ch] = wdata[k];
+                c->state[ch] = TG_CH_WRITE_WAITING;
+            }
+            break;
+        }
+        case TG_CH_READ_WAITING:
+            if (m->ready & chbit) {
+                c->req.rv &= ~chbit;
+                c->rr |= jbit;
+                c->rdata[j] = m->rdata[ch];
+                c->rdata_dirty = true;
+                c->state[ch] = TG_CH_READ_RELAYING;
+            }
+            break;
+        case TG_CH_WRITE_WAITING:
+            if (m->wready & chbit) {
+                c->req.wv &= ~chbit;
+                c->wr |= jbit;
+                c->state[ch] = TG_CH_WRITE_RELAYING;
+            }
+            break;
+        case TG_CH_READ_RELAYING:
+            if (!(cons_rv & jbit)) {
+                c->serving &= ~jbit;
+                c->rr &= ~jbit;
+                c->state[ch] = TG_CH_IDLE;
+                c->busy &= ~chbit;
+            }
+            break;
+        case TG_CH_WRITE_RELAYING:
+            if (!(cons_wv & jbit)) {
+                c->serving &= ~jbit;
+                c->wr &= ~jbit;
+                c->state[ch] = TG_CH_IDLE;
+                c->busy &= ~chbit;
+            }
+            break;
+        }
+    }
+}
+
+/* ---- the test bench's memory models (test/helpers/memory.py) ---- */
+
+/* The valid lines the memory acts on at this edge. The test bench's memory (latency 1) answers every edge that
+ * sees valid; a slower memory answers only once valid has been seen at `latency` edges in a row, so that an
+ * answer never outlives its request (the controller drops valid at the edge after ready, and a new request on
+ * the channel comes at least two edges later). run[ch] counts the edges in a row. */
+static ALWAYS_INLINE uint32_t serve(const struct qwglm_tinygpu *g, uint32_t valid, uint8_t *run, int n)
+{
+    const int latency = g->p.memory_latency;
+    if (latency == 1) return valid;
+    uint32_t act = 0;
+    for (int ch = 0; ch < n; ch++) {
+        if (!(valid >> ch & 1)) {
+            run[ch] = 0;
+            continue;
+        }
+        if (run[ch] < latency) run[ch]++;
+        if (run[ch] >= latency) act |= 1u << ch;
+    }
+    return act;
+}
+
+/* Fills out (the memory's outputs after the edge) and applies writes; reads see the memory before the writes, and
+ * of several channels writing one address the lowest channel is applied last and wins. */
+/* Returns whether out->rdata was computed: when no channel reads now or did at the last edge, every rdata is and
+ * stays 0 and out->rdata is left untouched. */
+static ALWAYS_INLINE bool data_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe)
+{
+    const struct tg_mem_req *q = &g->dctrl.req;
+    const int n = g->dctrl.n_channels;
+    const uint32_t rv = serve(g, q->rv, g->drun_r, n), wv = serve(g, q->wv, g->drun_w, n);
+    out->ready = rv;
+    out->wready = wv;
+    const bool rdata = rv | g->dmem.ready;
+    if (rdata)
+        for (int ch = 0; ch < n; ch++) out->rdata[ch] = (rv >> ch & 1) ? g->data[q->raddr[ch]] : 0;
+    if (observe)
+        for (int ch = 0; ch < n; ch++) {
+            qwglm_tinygpu_access *a = &g->traffic.data[ch];
+            a->read = rv >> ch & 1;
+            a->write = wv >> ch & 1;
+            a->address = a->read ? q->raddr[ch] : a->write ? q->waddr[ch] : 0;
+            a->data = a->read ? out->rdata[ch] : a->write ? (q->wdata[ch] & 255) : 0;
+        }
+    if (wv)
+        for (int ch = n - 1; ch >= 0; ch--)
+            if (wv >> ch & 1) g->data[q->waddr[ch]] = (uint8_t)q->wdata[ch];
+    return rdata;
+}
+
+static ALWAYS_INLINE bool prog_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe)
+{
+    const struct tg_mem_req *q = &g->pctrl.req;
+    const int n = g->pctrl.n_channels;
+    const uint32_t rv = serve(g, q->rv, g->prun, n);
+    out->ready = rv;
+    out->wready = 0; /* the program memory's write side is unconnected */
+    const bool rdata = rv | g->pmem.ready;
+    if (rdata)
+        for (int ch = 0; ch < n; ch++) out->rdata[ch] = (rv >> ch & 1) ? g->prog[q->raddr[ch]] : 0;
+    if (observe)
+        for (int ch = 0; ch < n; ch++) {
+            qwglm_tinygpu_access *a = &g->traffic.program[ch];
+            a->read = rv >> ch & 1;
+            a->write = 0;
+            a->address = a->read ? q->raddr[ch] : 0;
+            a->data = a->read ? out->rdata[ch] : 0;
+        }
+    return rdata;
+}
+
+/* ---- dispatcher (src/dispatch.sv) and device control register (src/dcr.sv) ---- */
+
+static void dispatch_reset(struct qwglm_tinygpu *g)
+{
+    g->done = 0;
+    g->blocks_dispatched = 0;
+    g->blocks_done = 0;
+    g->start_execution = 0;
+    g->core_start = 0;
+    g->core_reset = (1u << g->n_cores) - 1;
+    for (int i = 0; i < g->n_cores; i++) {
+        g->block_id[i] = 0;
+        g->thread_count[i] = (uint8_t)g->tpb;
+    }
+}
+
+/* core_done: every core's scheduler `done` before the edge. */
+static ALWAYS_INLINE void dispatch_edge(struct qwglm_tinygpu *g, uint32_t core_done)
+{
+    const uint32_t reset_pre = g->core_reset, start_pre = g->core_start;
+    uint32_t reset = reset_pre, start = start_pre;
+    const int total = (g->dcr_threads + g->tpb - 1) / g->tpb;
+    if (!g->start_execution) {
+        g->start_execution = 1;
+        reset = (1u << g->n_cores) - 1;
+    }
+    if (g->blocks_done == total) g->done = 1;
+    if (reset_pre)
+        for (int i = 0; i < g->n_cores; i++) {
+            if (!(reset_pre >> i & 1)) continue;
+            reset &= ~(1u << i);
+            if (g->blocks_dispatched < total) {
+                int b = g->blocks_dispatched;
+                start |= 1u << i;
+                g->block_id[i] = (uint8_t)b;
+                g->thread_count[i] = (uint8_t)(b == total - 1 ? g->dcr_threads - b * g->tpb : g->tpb);
+                g->blocks_dispatched = (uint8_t)(b + 1); /* blocking: the next core sees it */
+            }
+        }
+    const uint32_t finished = start_pre & core_done;
+    if (finished)
+        for (int i = 0; i < g->n_cores; i++)
+            if (finished >> i & 1) {
+                reset |= 1u << i;
+                start &= ~(1u << i);
+                g->blocks_done++;
+            }
+    g->core_reset = reset;
+    g->core_start = start;
+}
+
+/* ---- one rising edge ---- */
+
+/* Order (each unit must see the others' pre-edge values):
+ *   1. memories: answer from the controllers' request lines (not yet updated) into locals, apply data writes;
+ *   2. snapshot the data controller's consumer outputs (the response pipe stage copies them after the cores);
+ *   3. data controller: reads the request pipe stage and the memory outputs, both still pre-edge;
+ *   4. request pipe stage <- LSU outputs (cores not yet updated);
+ *   5. cores: read the dispatcher, the program controller and the response pipe stage, all pre-edge;
+ *   6. response pipe stage <- snapshot of 2;
+ *   7. program controller: reads the fetchers' lines saved before 5;
+ *   8. dispatcher: reads the cores' `done` saved before 5; then the DCR;
+ *   9. commit the memories' outputs. */
+static ALWAYS_INLINE void edge(struct qwglm_tinygpu *g, bool reset, bool dcr_write, bool start, bool observe)
+{
+    struct tg_mem_out pmem_next, dmem_next;
+    const bool prdata = prog_mem_edge(g, &pmem_next, observe);
+    const bool drdata = data_mem_edge(g, &dmem_next, observe);
+
+    if (observe)
+        for (int i = 0; i < g->n_cores; i++) g->traffic.core_state_before[i] = g->core[i].state;
+
+    /* 2 */
+    const uint64_t resp_rr = g->dctrl.rr, resp_wr = g->dctrl.wr;
+    const bool resp_dirty = g->dctrl.rdata_dirty;
+    uint8_t resp_rdata[TG_MAX_CONSUMERS];
+    if (resp_dirty)
+        for (int k = 0; k < g->n_consumers; k++) resp_rdata[k] = (uint8_t)g->dctrl.rdata[k];
+
+    if (reset) {
+        memset(&g->dctrl, 0, sizeof g->dctrl);
+        g->dctrl.n_channels = g->p.data_channels;
+        g->dctrl.rdata_dirty = true; /* the pipe stage copies the cleared data */
+    } else {
+        ctrl_edge(&g->dctrl, g->preq.rv, g->preq.wv, g->preq.raddr, g->preq.waddr, g->preq.wdata, &g->dmem);
+    }
+
+    /* 4: the pipe stages are never reset */
+    g->preq.rv = g->lsu.rv;
+    g->preq.wv = g->lsu.wv;
+    if (g->lsu_dirty) {
+        memcpy(g->preq.raddr, g->lsu.raddr, (size_t)g->n_consumers);
+        memcpy(g->preq.waddr, g->lsu.waddr, (size_t)g->n_consumers);
+        memcpy(g->preq.wdata, g->lsu.wdata, (size_t)g->n_consumers);
+        g->lsu_dirty = false;
+    }
+
+    /* 5 */
+    const uint32_t f_rv = g->f_rv, core_done = g->core_done;
+    uint8_t f_raddr[TG_MAX_CORES];
+    memcpy(f_raddr, g->f_raddr, sizeof f_raddr);
+    for (int i = 0; i < g->n_cores; i++) {
+        if (g->core_reset >> i & 1)
+            core_reset(g, i);
+        else
+            core_edge(g, i, g->core_start >> i & 1);
+    }
+
+    /* 6 */
+    g->presp.rr = resp_rr;
+    g->presp.wr = resp_wr;
+    if (resp_dirty) memcpy(g->presp.rdata, resp_rdata, (size_t)g->n_consumers);
+
+    /* 7 */
+    if (reset) {
+        memset(&g->pctrl, 0, sizeof g->pctrl);
+        g->pctrl.n_channels = g->p.program_channels;
+    } else {
+        static const uint8_t none[TG_MAX_CORES];
+        ctrl_edge(&g->pctrl, f_rv, 0, f_raddr, none, none, &g->pmem);
+    }
+
+    /* 8 */
+    if (reset)
+        dispatch_reset(g);
+    else if (start)
+        dispatch_edge(g, core_done);
+    if (reset)
+        g->dcr_threads = 0;
+    else if (dcr_write)
+        g->dcr_threads = g->threads_arg;
+
+    /* 9 */
+    g->pmem.ready = pmem_next.ready;
+    g->pmem.wready = pmem_next.wready;
+    if (prdata) memcpy(g->pmem.rdata, pmem_next.rdata, sizeof(uint16_t) * (size_t)g->pctrl.n_channels);
+    g->dmem.ready = dmem_next.ready;
+    g->dmem.wready = dmem_next.wready;
+    if (drdata) memcpy(g->dmem.rdata, dmem_next.rdata, sizeof(uint16_t) * (size_t)g->dctrl.n_channels);
+}
+
+/* ---- public API ---- */
+
+qwglm_tinygpu_params qwglm_tinygpu_default_params(void)
+{
+    return (qwglm_tinygpu_params){
+        .n_cores = 2, .threads_per_block = 4, .data_channels = 4, .program_channels = 1, .memory_latency = 1,
+    };
+}
+
+qwglm_status qwglm_tinygpu_create(const qwglm_tinygpu_params *p, qwglm_tinygpu **out, char *err)
+{
+    struct qw_err e = {0};
+    *out = NULL;
+    qwglm_tinygpu_params q = p ? *p : qwglm_tinygpu_default_params();
+    qwglm_status st = QWGLM_OK;
+    if (q.n_cores < 1 || q.n_cores > TG_MAX_CORES)
+        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: n_cores %d out of range 1..%d", q.n_cores, TG_MAX_CORES);
+    else if (q.threads_per_block < 1 || q.threads_per_block > TG_MAX_TPB)
+        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: threads_per_block %d out of range 1..%d", q.threads_per_block,
+                     TG_MAX_TPB);
+    else if (q.n_cores * q.threads_per_block > TG_MAX_CONSUMERS)
+        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: n_cores * threads_per_block = %d exceeds %d",
+                     q.n_cores * q.threads_per_block, TG_MAX_CONSUMERS);
+    else if (q.data_channels < 1 || q.data_channels > TG_MAX_CH)
+        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: data_channels %d out of range 1..%d", q.data_channels, TG_MAX_CH);
+    else if (q.program_channels < 1 || q.program_channels > TG_MAX_CH)
+        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: program_channels %d out of range 1..%d", q.program_channels,
+                     TG_MAX_CH);
+    else if (q.memory_latency < 1 || q.memory_latency > QWGLM_TINYGPU_MAX_LATENCY)
+        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: memory_latency %d out of range 1..%d", q.memory_latency,
+                     QWGLM_TINYGPU_MAX_LATENCY);
+    if (st) {
+        qw_err_copy(err, &e);
+        return st;
+    }
+    q.fix_cmp = q.fix_cmp != 0;
+    q.fix_divergence = q.fix_divergence != 0;
+    struct qwglm_tinygpu *g = qw_aligned_alloc(64, sizeof *g);
+    if (!g) {
+        qw_fail(&e, QWGLM_ERR_NOMEM, "tinygpu: out of memory");
+        qw_err_copy(err, &e);
+        return QWGLM_ERR_NOMEM;
+    }
+    memset(g, 0, sizeof *g);
+    g->p = q;
+    g->n_cores = q.n_cores;
+    g->tpb = q.threads_per_block;
+    g->n_consumers = q.n_cores * q.threads_per_block;
+    g->pc_slot = q.fix_divergence ? 0 : q.threads_per_block - 1;
+    qwglm_tinygpu_launch(g, NULL, NULL, 0, NULL);
+    *out = g;
+    return QWGLM_OK;
+}
+
+void qwglm_tinygpu_free(qwglm_tinygpu *g) { qw_free(g); }
+
+qwglm_tinygpu_params qwglm_tinygpu_get_params(const qwglm_tinygpu *g) { return g->p; }
+
+qwglm_status qwglm_tinygpu_launch(qwglm_tinygpu *g, const uint16_t *program, const uint8_t *data, int threads,
+                                  char *err)
+{
+    if (threads < 0 || threads > 255) {
+        struct qw_err e = {0};
+        qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: thread count %d out of range 0..255", threads);
+        qw_err_copy(err, &e);
+        return QWGLM_ERR_ARG;
+    }
+    /* Every register starts at 0, as in a 2-state simulator before the first edge. */
+    qwglm_tinygpu_params p = g->p;
+    int n_cores = g->n_cores, tpb = g->tpb, n_consumers = g->n_consumers, pc_slot = g->pc_slot;
+    memset(g, 0, sizeof *g);
+    g->p = p;
+    g->n_cores = n_cores;
+    g->tpb = tpb;
+    g->n_consumers = n_consumers;
+    g->pc_slot = pc_slot;
+    g->pctrl.n_channels = p.program_channels;
+    g->dctrl.n_channels = p.data_channels;
+    if (program) memcpy(g->prog, program, sizeof g->prog);
+    if (data) memcpy(g->data, data, sizeof g->data);
+    g->threads_arg = (uint8_t)threads;
+    g->traffic.n_program_channels = p.program_channels;
+    g->traffic.n_data_channels = p.data_channels;
+    edge(g, true, false, false, false); /* E0: top-level reset */
+    g->cycle = 0;
+    return QWGLM_OK;
+}
+
+int qwglm_tinygpu_step(qwglm_tinygpu *g)
+{
+    uint64_t k = g->cycle + 1;
+    edge(g, false, k == 1, k >= 2, true);
+    g->cycle = k;
+    g->traffic.cycle = k;
+    for (int ch = 0; ch < g->pctrl.n_channels; ch++) {
+        g->traffic.program[ch].controller_state = g->pctrl.state[ch];
+        g->traffic.program[ch].consumer = g->pctrl.consumer[ch];
+    }
+    for (int ch = 0; ch < g->dctrl.n_channels; ch++) {
+        g->traffic.data[ch].controller_state = g->dctrl.state[ch];
+        g->traffic.data[ch].consumer = g->dctrl.consumer[ch];
+    }
+    return g->done;
+}
+
+int qwglm_tinygpu_run(qwglm_tinygpu *g, uint64_t max_cycles)
+{
+    if (g->done || g->cycle >= max_cycles) return g->done;
+    if (g->cycle == 0) {
+        edge(g, false, true, false, false); /* E1: the test bench writes the thread count */
+        g->cycle = 1;
+    }
+    uint64_t k = g->cycle;
+    while (!g->done && k < max_cycles) {
+        edge(g, false, false, true, false);
+        k++;
+    }
+    g->cycle = k;
+    return g->done;
+}
+
+uint64_t qwglm_tinygpu_cycles(const qwglm_tinygpu *g) { return g->cycle; }
+int qwglm_tinygpu_done(const qwglm_tinygpu *g) { return g->done; }
+const uint8_t *qwglm_tinygpu_data_memory(const qwglm_tinygpu *g) { return g->data; }
+const uint16_t *qwglm_tinygpu_program_memory(const qwglm_tinygpu *g) { return g->prog; }
