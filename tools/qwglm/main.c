@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"tinygpu", cmd_tinygpu, "run, assemble and disassemble tiny-gpu kernels (cycle-accurate simulator)"},
 };
 
 static void usage(FILE *out)
