@@ -62,7 +62,7 @@ void qwglm_tinygpu_get_dispatch(const qwglm_tinygpu *g, qwglm_tinygpu_dispatch *
 {
     memset(out, 0, sizeof *out);
     out->thread_count = g->dcr_threads;
-    out->total_blocks = (g->dcr_threads + g->tpb - 1) / g->tpb;
+    out->total_blocks = g->total_blocks;
     out->blocks_dispatched = g->blocks_dispatched;
     out->blocks_done = g->blocks_done;
     out->start_execution = g->start_execution;

@@ -17,6 +17,12 @@
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
+/* The machine's sizes, passed by value into the inlined edge so that run() can instantiate it for the RTL's
+ * machine with constants (loops unrolled, masks folded) and once more for any other machine. */
+struct tg_shape {
+    int nc, tpb, npch, ndch;
+};
+
 /* ---- cores: scheduler, fetcher, decoder, and per slot registers, ALU, LSU, PC ---- */
 
 static void decode(struct tg_core *c, uint16_t w)
@@ -65,6 +71,7 @@ static void core_reset(struct qwglm_tinygpu *g, int ci)
     memset(g->lsu.waddr + base, 0, (size_t)g->tpb);
     memset(g->lsu.wdata + base, 0, (size_t)g->tpb);
     g->lsu_dirty = true;
+    g->data_active = true;
 }
 
 static ALWAYS_INLINE uint8_t alu(const struct tg_core *c, uint8_t rs, uint8_t rt, bool fix_cmp)
@@ -83,9 +90,59 @@ static ALWAYS_INLINE uint8_t alu(const struct tg_core *c, uint8_t rs, uint8_t rt
     }
 }
 
+/* The per-slot work of REQUEST (without the LSU), EXECUTE and UPDATE, on the enabled slots. */
+static ALWAYS_INLINE void slots_request(struct tg_core *c, int n_en)
+{
+    for (int i = 0; i < n_en; i++) {
+        struct tg_slot *s = &c->slot[i];
+        s->rs = s->r[c->rs];
+        s->rt = s->r[c->rt];
+    }
+}
+
+static ALWAYS_INLINE void slots_execute(struct tg_core *c, int n_en, bool fix_cmp)
+{
+    const uint8_t pc1 = (uint8_t)(c->pc + 1);
+    for (int i = 0; i < n_en; i++) {
+        struct tg_slot *s = &c->slot[i];
+        s->alu_out = alu(c, s->rs, s->rt, fix_cmp);
+        s->next_pc = (c->pc_mux && (s->nzp & c->nzp)) ? c->imm : pc1;
+    }
+}
+
+static ALWAYS_INLINE void slots_update(struct tg_core *c, int n_en)
+{
+    const bool write = c->reg_write && c->rd < 13, mem = c->mem_read | c->mem_write;
+    for (int i = 0; i < n_en; i++) {
+        struct tg_slot *s = &c->slot[i];
+        if (write) s->r[c->rd] = c->reg_mux == TG_MUX_ALU ? s->alu_out : c->reg_mux == TG_MUX_LSU ? s->lsu_out : c->imm;
+        if (c->nzp_write) s->nzp = s->alu_out & 7;
+        if (mem && s->lsu_state == TG_LSU_DONE) s->lsu_state = TG_LSU_IDLE;
+    }
+}
+
+/* Fast path only: a core whose fetcher has just latched an instruction that is neither LDR, STR nor RET spends
+ * the next five edges (FETCH -> DECODE -> REQUEST -> WAIT -> EXECUTE -> UPDATE -> FETCH) without touching
+ * anything outside itself: its fetcher is idle, its LSUs stay idle and its `done` stays 0. Those edges are
+ * computed here at once, and the core sleeps until edge k + 6, when its fetcher starts the next fetch. Nothing
+ * else reads the registers it updated early, and run() stops only where no core sleeps (see run()). */
+static void core_run_instruction(struct qwglm_tinygpu *g, struct tg_core *c, int n_en, uint64_t k)
+{
+    c->fetcher = TG_F_IDLE; /* k + 1: DECODE */
+    decode(c, c->instruction);
+    slots_request(c, n_en);                    /* k + 2: REQUEST; k + 3: WAIT, no LSU busy */
+    slots_execute(c, n_en, g->p.fix_cmp);      /* k + 4: EXECUTE */
+    const uint8_t next_pc = c->slot[g->pc_slot].next_pc;
+    slots_update(c, n_en);                     /* k + 5: UPDATE */
+    c->pc = next_pc;
+    c->state = TG_FETCH;
+    c->wake = k + 6;
+}
+
 /* One core at one edge. Reads the dispatcher's outputs, the program controller's consumer outputs and the
  * response pipe stage as they were before the edge (their owners update after the cores). */
-static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start)
+static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start, bool fast, uint64_t k,
+                                    uint64_t max_cycles, const struct tg_shape sh)
 {
     struct tg_core *c = &g->core[ci];
     const int state = c->state, fetcher = c->fetcher;
@@ -113,7 +170,7 @@ static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start)
     }
 
     const int n_en = g->thread_count[ci]; /* slots below it are enabled; the others never change */
-    const int base = ci * g->tpb;
+    const int base = ci * sh.tpb;
     switch (state) {
     case TG_IDLE:
         /* registers.sv copies block_id into R13 on every enabled cycle. block_id and the enabled slots change
@@ -123,23 +180,24 @@ static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start)
         if (start) c->state = TG_FETCH;
         break;
     case TG_FETCH:
-        if (fetcher == TG_F_FETCHED) c->state = TG_DECODE;
+        if (fetcher == TG_F_FETCHED) {
+            c->state = TG_DECODE;
+            const int op = instruction >> 12;
+            if (fast && op != TG_OP_LDR && op != TG_OP_STR && op != TG_OP_RET && k + 5 <= max_cycles)
+                core_run_instruction(g, c, n_en, k);
+        }
         break;
     case TG_DECODE:
         decode(c, instruction);
         c->state = TG_REQUEST;
         break;
-    case TG_REQUEST: {
-        const bool mem = c->mem_read | c->mem_write;
-        for (int i = 0; i < n_en; i++) {
-            struct tg_slot *s = &c->slot[i];
-            s->rs = s->r[c->rs];
-            s->rt = s->r[c->rt];
-            if (mem && s->lsu_state == TG_LSU_IDLE) s->lsu_state = TG_LSU_REQUESTING;
-        }
+    case TG_REQUEST:
+        slots_request(c, n_en);
+        if (c->mem_read | c->mem_write)
+            for (int i = 0; i < n_en; i++)
+                if (c->slot[i].lsu_state == TG_LSU_IDLE) c->slot[i].lsu_state = TG_LSU_REQUESTING;
         c->state = TG_WAIT;
         break;
-    }
     case TG_WAIT: {
         /* An LSU leaves IDLE only for LDR/STR (at REQUEST) and is back in IDLE by UPDATE, so for any other
          * instruction no slot is requesting or waiting and the scheduler moves on at once. */
@@ -148,32 +206,32 @@ static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start)
             break;
         }
         bool any = false;
-        for (int i = 0; i < g->tpb; i++) {
+        for (int i = 0; i < sh.tpb; i++) {
             int st = c->slot[i].lsu_state;
             if (st == TG_LSU_REQUESTING || st == TG_LSU_WAITING) any = true;
         }
         for (int i = 0; i < n_en; i++) {
             struct tg_slot *s = &c->slot[i];
-            const int k = base + i;
-            const uint64_t kbit = 1ull << k;
+            const int j = base + i; /* consumer index */
+            const uint64_t jbit = 1ull << j;
             if (s->lsu_state == TG_LSU_REQUESTING) {
                 if (c->mem_read) {
-                    g->lsu.rv |= kbit;
-                    g->lsu.raddr[k] = s->rs;
+                    g->lsu.rv |= jbit;
+                    g->lsu.raddr[j] = s->rs;
                 } else {
-                    g->lsu.wv |= kbit;
-                    g->lsu.waddr[k] = s->rs;
-                    g->lsu.wdata[k] = s->rt;
+                    g->lsu.wv |= jbit;
+                    g->lsu.waddr[j] = s->rs;
+                    g->lsu.wdata[j] = s->rt;
                 }
-                g->lsu_dirty = true;
+                g->lsu_dirty = g->data_active = true;
                 s->lsu_state = TG_LSU_WAITING;
             } else if (s->lsu_state == TG_LSU_WAITING) {
-                if (c->mem_read && (g->presp.rr & kbit)) {
-                    g->lsu.rv &= ~kbit;
-                    s->lsu_out = g->presp.rdata[k];
+                if (c->mem_read && (g->presp.rr & jbit)) {
+                    g->lsu.rv &= ~jbit;
+                    s->lsu_out = g->presp.rdata[j];
                     s->lsu_state = TG_LSU_DONE;
-                } else if (c->mem_write && (g->presp.wr & kbit)) {
-                    g->lsu.wv &= ~kbit;
+                } else if (c->mem_write && (g->presp.wr & jbit)) {
+                    g->lsu.wv &= ~jbit;
                     s->lsu_state = TG_LSU_DONE;
                 }
             }
@@ -181,28 +239,13 @@ static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start)
         if (!any) c->state = TG_EXECUTE;
         break;
     }
-    case TG_EXECUTE: {
-        const bool fix_cmp = g->p.fix_cmp;
-        const uint8_t pc1 = (uint8_t)(c->pc + 1);
-        for (int i = 0; i < n_en; i++) {
-            struct tg_slot *s = &c->slot[i];
-            s->alu_out = alu(c, s->rs, s->rt, fix_cmp);
-            s->next_pc = (c->pc_mux && (s->nzp & c->nzp)) ? c->imm : pc1;
-        }
+    case TG_EXECUTE:
+        slots_execute(c, n_en, g->p.fix_cmp);
         c->state = TG_UPDATE;
         break;
-    }
     case TG_UPDATE: {
         const uint8_t next_pc = c->slot[g->pc_slot].next_pc; /* a disabled slot's next_pc stays 0 */
-        const bool write = c->reg_write && c->rd < 13, mem = c->mem_read | c->mem_write;
-        for (int i = 0; i < n_en; i++) {
-            struct tg_slot *s = &c->slot[i];
-            if (write) s->r[c->rd] = c->reg_mux == TG_MUX_ALU ? s->alu_out
-                                     : c->reg_mux == TG_MUX_LSU ? s->lsu_out
-                                                                 : c->imm;
-            if (c->nzp_write) s->nzp = s->alu_out & 7;
-            if (mem && s->lsu_state == TG_LSU_DONE) s->lsu_state = TG_LSU_IDLE;
-        }
+        slots_update(c, n_en);
         if (c->ret) {
             c->done = 1;
             g->core_done |= cbit;
@@ -220,12 +263,13 @@ static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start)
 /* ---- memory controllers (src/controller.sv) ---- */
 
 /* cons_*: the consumers' request lines as they were before the edge; m: the memory's outputs before the edge. */
-static ALWAYS_INLINE void ctrl_edge(struct tg_ctrl *c, uint64_t cons_rv, uint64_t cons_wv, const uint8_t *raddr,
-                                    const uint8_t *waddr, const uint8_t *wdata, const struct tg_mem_out *m)
+static ALWAYS_INLINE void ctrl_edge(struct tg_ctrl *c, const int n_channels, uint64_t cons_rv, uint64_t cons_wv,
+                                    const uint8_t *raddr, const uint8_t *waddr, const uint8_t *wdata,
+                                    const struct tg_mem_out *m)
 {
     c->rdata_dirty = false;
     if (!c->busy && !((cons_rv | cons_wv) & ~c->serving)) return;
-    for (int ch = 0; ch < c->n_channels; ch++) {
+    for (int ch = 0; ch < n_channels; ch++) {
         const uint32_t chbit = 1u << ch;
         const int j = c->consumer[ch];
         const uint64_t jbit = 1ull << j;
@@ -312,10 +356,9 @@ static ALWAYS_INLINE uint32_t serve(const struct qwglm_tinygpu *g, uint32_t vali
  * of several channels writing one address the lowest channel is applied last and wins. */
 /* Returns whether out->rdata was computed: when no channel reads now or did at the last edge, every rdata is and
  * stays 0 and out->rdata is left untouched. */
-static ALWAYS_INLINE bool data_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe)
+static ALWAYS_INLINE bool data_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe, const int n)
 {
     const struct tg_mem_req *q = &g->dctrl.req;
-    const int n = g->dctrl.n_channels;
     const uint32_t rv = serve(g, q->rv, g->drun_r, n), wv = serve(g, q->wv, g->drun_w, n);
     out->ready = rv;
     out->wready = wv;
@@ -336,10 +379,9 @@ static ALWAYS_INLINE bool data_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_o
     return rdata;
 }
 
-static ALWAYS_INLINE bool prog_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe)
+static ALWAYS_INLINE bool prog_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe, const int n)
 {
     const struct tg_mem_req *q = &g->pctrl.req;
-    const int n = g->pctrl.n_channels;
     const uint32_t rv = serve(g, q->rv, g->prun, n);
     out->ready = rv;
     out->wready = 0; /* the program memory's write side is unconnected */
@@ -371,14 +413,17 @@ static void dispatch_reset(struct qwglm_tinygpu *g)
         g->block_id[i] = 0;
         g->thread_count[i] = (uint8_t)g->tpb;
     }
+    g->dispatch_idle = false;
 }
 
 /* core_done: every core's scheduler `done` before the edge. */
 static ALWAYS_INLINE void dispatch_edge(struct qwglm_tinygpu *g, uint32_t core_done)
 {
     const uint32_t reset_pre = g->core_reset, start_pre = g->core_start;
+    const int total = g->total_blocks;
+    /* the common edge: every core busy or idle for good, kernel not finished */
+    if (!(reset_pre | (start_pre & core_done)) && g->dispatch_idle) return;
     uint32_t reset = reset_pre, start = start_pre;
-    const int total = (g->dcr_threads + g->tpb - 1) / g->tpb;
     if (!g->start_execution) {
         g->start_execution = 1;
         reset = (1u << g->n_cores) - 1;
@@ -406,6 +451,7 @@ static ALWAYS_INLINE void dispatch_edge(struct qwglm_tinygpu *g, uint32_t core_d
             }
     g->core_reset = reset;
     g->core_start = start;
+    g->dispatch_idle = g->start_execution && g->blocks_done != total;
 }
 
 /* ---- one rising edge ---- */
@@ -419,56 +465,67 @@ static ALWAYS_INLINE void dispatch_edge(struct qwglm_tinygpu *g, uint32_t core_d
  *   6. response pipe stage <- snapshot of 2;
  *   7. program controller: reads the fetchers' lines saved before 5;
  *   8. dispatcher: reads the cores' `done` saved before 5; then the DCR;
- *   9. commit the memories' outputs. */
-static ALWAYS_INLINE void edge(struct qwglm_tinygpu *g, bool reset, bool dcr_write, bool start, bool observe)
+ *   9. commit the memories' outputs.
+ * fast (run() only): skip the data path when it is quiet, and let cores run whole instructions ahead (see
+ * core_run_instruction); k is this edge's index and max_cycles the last edge run() will simulate. */
+static ALWAYS_INLINE void edge(struct qwglm_tinygpu *g, bool reset, bool dcr_write, bool start, bool observe,
+                               bool fast, uint64_t k, uint64_t max_cycles, const struct tg_shape sh)
 {
-    struct tg_mem_out pmem_next, dmem_next;
-    const bool prdata = prog_mem_edge(g, &pmem_next, observe);
-    const bool drdata = data_mem_edge(g, &dmem_next, observe);
+    const int n_consumers = sh.nc * sh.tpb;
+    struct tg_mem_out pmem_next = {0}, dmem_next = {0}; /* zeroed only to quiet maybe-uninitialized */
+    const bool prdata = prog_mem_edge(g, &pmem_next, observe, sh.npch);
 
     if (observe)
-        for (int i = 0; i < g->n_cores; i++) g->traffic.core_state_before[i] = g->core[i].state;
+        for (int i = 0; i < sh.nc; i++) g->traffic.core_state_before[i] = g->core[i].state;
 
-    /* 2 */
-    const uint64_t resp_rr = g->dctrl.rr, resp_wr = g->dctrl.wr;
-    const bool resp_dirty = g->dctrl.rdata_dirty;
+    /* Quiet data path (data_active false, see the end of this function): steps 1-4 and 6 change nothing. */
+    const bool data_quiet = fast && !g->data_active;
+    bool drdata = false, resp_dirty = false;
+    uint64_t resp_rr = 0, resp_wr = 0;
     uint8_t resp_rdata[TG_MAX_CONSUMERS];
-    if (resp_dirty)
-        for (int k = 0; k < g->n_consumers; k++) resp_rdata[k] = (uint8_t)g->dctrl.rdata[k];
-
-    if (reset) {
-        memset(&g->dctrl, 0, sizeof g->dctrl);
-        g->dctrl.n_channels = g->p.data_channels;
-        g->dctrl.rdata_dirty = true; /* the pipe stage copies the cleared data */
-    } else {
-        ctrl_edge(&g->dctrl, g->preq.rv, g->preq.wv, g->preq.raddr, g->preq.waddr, g->preq.wdata, &g->dmem);
+    if (!data_quiet) {
+        drdata = data_mem_edge(g, &dmem_next, observe, sh.ndch);
+        /* 2 */
+        resp_rr = g->dctrl.rr, resp_wr = g->dctrl.wr;
+        resp_dirty = g->dctrl.rdata_dirty;
+        if (resp_dirty)
+            for (int i = 0; i < n_consumers; i++) resp_rdata[i] = (uint8_t)g->dctrl.rdata[i];
+        /* 3 */
+        if (reset) {
+            memset(&g->dctrl, 0, sizeof g->dctrl);
+            g->dctrl.n_channels = g->p.data_channels;
+            g->dctrl.rdata_dirty = true; /* the pipe stage copies the cleared data */
+        } else {
+            ctrl_edge(&g->dctrl, sh.ndch, g->preq.rv, g->preq.wv, g->preq.raddr, g->preq.waddr, g->preq.wdata, &g->dmem);
+        }
+        /* 4: the pipe stages are never reset */
+        g->preq.rv = g->lsu.rv;
+        g->preq.wv = g->lsu.wv;
+        if (g->lsu_dirty) {
+            memcpy(g->preq.raddr, g->lsu.raddr, (size_t)n_consumers);
+            memcpy(g->preq.waddr, g->lsu.waddr, (size_t)n_consumers);
+            memcpy(g->preq.wdata, g->lsu.wdata, (size_t)n_consumers);
+            g->lsu_dirty = false;
+        }
     }
 
-    /* 4: the pipe stages are never reset */
-    g->preq.rv = g->lsu.rv;
-    g->preq.wv = g->lsu.wv;
-    if (g->lsu_dirty) {
-        memcpy(g->preq.raddr, g->lsu.raddr, (size_t)g->n_consumers);
-        memcpy(g->preq.waddr, g->lsu.waddr, (size_t)g->n_consumers);
-        memcpy(g->preq.wdata, g->lsu.wdata, (size_t)g->n_consumers);
-        g->lsu_dirty = false;
-    }
-
-    /* 5 */
+    /* 5. The program controller reads a fetcher's address only when the fetcher's valid was high before the
+     * edge, i.e. when it is FETCHING, and a FETCHING fetcher does not change its address: only valid needs a
+     * snapshot. */
     const uint32_t f_rv = g->f_rv, core_done = g->core_done;
-    uint8_t f_raddr[TG_MAX_CORES];
-    memcpy(f_raddr, g->f_raddr, sizeof f_raddr);
-    for (int i = 0; i < g->n_cores; i++) {
+    for (int i = 0; i < sh.nc; i++) {
         if (g->core_reset >> i & 1)
             core_reset(g, i);
-        else
-            core_edge(g, i, g->core_start >> i & 1);
+        else if (!fast || k >= g->core[i].wake)
+            core_edge(g, i, g->core_start >> i & 1, fast, k, max_cycles, sh);
     }
 
-    /* 6 */
-    g->presp.rr = resp_rr;
-    g->presp.wr = resp_wr;
-    if (resp_dirty) memcpy(g->presp.rdata, resp_rdata, (size_t)g->n_consumers);
+    if (!data_quiet) {
+        /* 6 */
+        g->presp.rr = resp_rr;
+        g->presp.wr = resp_wr;
+        if (resp_dirty) memcpy(g->presp.rdata, resp_rdata, (size_t)n_consumers);
+    }
 
     /* 7 */
     if (reset) {
@@ -476,7 +533,7 @@ static ALWAYS_INLINE void edge(struct qwglm_tinygpu *g, bool reset, bool dcr_wri
         g->pctrl.n_channels = g->p.program_channels;
     } else {
         static const uint8_t none[TG_MAX_CORES];
-        ctrl_edge(&g->pctrl, f_rv, 0, f_raddr, none, none, &g->pmem);
+        ctrl_edge(&g->pctrl, sh.npch, f_rv, 0, g->f_raddr, none, none, &g->pmem);
     }
 
     /* 8 */
@@ -484,21 +541,37 @@ static ALWAYS_INLINE void edge(struct qwglm_tinygpu *g, bool reset, bool dcr_wri
         dispatch_reset(g);
     else if (start)
         dispatch_edge(g, core_done);
-    if (reset)
-        g->dcr_threads = 0;
-    else if (dcr_write)
-        g->dcr_threads = g->threads_arg;
+    if (reset || dcr_write) {
+        g->dcr_threads = reset ? 0 : g->threads_arg;
+        g->total_blocks = (g->dcr_threads + g->tpb - 1) / g->tpb; /* dispatch.sv's total_blocks wire */
+    }
 
     /* 9 */
     g->pmem.ready = pmem_next.ready;
     g->pmem.wready = pmem_next.wready;
-    if (prdata) memcpy(g->pmem.rdata, pmem_next.rdata, sizeof(uint16_t) * (size_t)g->pctrl.n_channels);
-    g->dmem.ready = dmem_next.ready;
-    g->dmem.wready = dmem_next.wready;
-    if (drdata) memcpy(g->dmem.rdata, dmem_next.rdata, sizeof(uint16_t) * (size_t)g->dctrl.n_channels);
+    if (prdata)
+        for (int ch = 0; ch < sh.npch; ch++) g->pmem.rdata[ch] = pmem_next.rdata[ch];
+    if (!data_quiet) {
+        g->dmem.ready = dmem_next.ready;
+        g->dmem.wready = dmem_next.wready;
+        if (drdata)
+            for (int ch = 0; ch < sh.ndch; ch++) g->dmem.rdata[ch] = dmem_next.rdata[ch];
+        /* The data path stays quiet until an LSU requests (or a core reset rewrites the LSU lines): no request
+         * anywhere between the LSUs and the memory, no answer in flight, nothing left for a pipe stage to copy.
+         * Latency > 1 keeps per-channel counters, so it is never called quiet. */
+        g->data_active = g->p.memory_latency != 1 || g->lsu_dirty || g->dctrl.rdata_dirty ||
+                         (g->dctrl.req.rv | g->dctrl.req.wv | g->dmem.ready | g->dmem.wready | g->dctrl.busy) ||
+                         (g->preq.rv | g->preq.wv | g->lsu.rv | g->lsu.wv | g->presp.rr | g->presp.wr | g->dctrl.rr |
+                          g->dctrl.wr);
+    }
 }
 
 /* ---- public API ---- */
+
+static struct tg_shape shape(const struct qwglm_tinygpu *g)
+{
+    return (struct tg_shape){g->n_cores, g->tpb, g->p.program_channels, g->p.data_channels};
+}
 
 qwglm_tinygpu_params qwglm_tinygpu_default_params(void)
 {
@@ -581,7 +654,7 @@ qwglm_status qwglm_tinygpu_launch(qwglm_tinygpu *g, const uint16_t *program, con
     g->threads_arg = (uint8_t)threads;
     g->traffic.n_program_channels = p.program_channels;
     g->traffic.n_data_channels = p.data_channels;
-    edge(g, true, false, false, false); /* E0: top-level reset */
+    edge(g, true, false, false, false, false, 0, 0, shape(g)); /* E0: top-level reset */
     g->cycle = 0;
     return QWGLM_OK;
 }
@@ -589,7 +662,7 @@ qwglm_status qwglm_tinygpu_launch(qwglm_tinygpu *g, const uint16_t *program, con
 int qwglm_tinygpu_step(qwglm_tinygpu *g)
 {
     uint64_t k = g->cycle + 1;
-    edge(g, false, k == 1, k >= 2, true);
+    edge(g, false, k == 1, k >= 2, true, false, k, k, shape(g));
     g->cycle = k;
     g->traffic.cycle = k;
     for (int ch = 0; ch < g->pctrl.n_channels; ch++) {
@@ -607,13 +680,24 @@ int qwglm_tinygpu_run(qwglm_tinygpu *g, uint64_t max_cycles)
 {
     if (g->done || g->cycle >= max_cycles) return g->done;
     if (g->cycle == 0) {
-        edge(g, false, true, false, false); /* E1: the test bench writes the thread count */
+        edge(g, false, true, false, false, false, 1, 1, shape(g)); /* E1: the test bench writes the threads */
         g->cycle = 1;
     }
+    /* Cores that run instructions ahead (core_run_instruction) only do so when the instruction ends by
+     * max_cycles, and `done` cannot rise while a core is inside an instruction (its block is not finished), so
+     * every core is exact when this loop ends. */
     uint64_t k = g->cycle;
-    while (!g->done && k < max_cycles) {
-        edge(g, false, false, true, false);
-        k++;
+    const struct tg_shape sh = shape(g);
+    if (sh.nc == 2 && sh.tpb == 4 && sh.npch == 1 && sh.ndch == 4) { /* the RTL's machine, with constants */
+        while (!g->done && k < max_cycles) {
+            k++;
+            edge(g, false, false, true, false, true, k, max_cycles, (struct tg_shape){2, 4, 1, 4});
+        }
+    } else {
+        while (!g->done && k < max_cycles) {
+            k++;
+            edge(g, false, false, true, false, true, k, max_cycles, sh);
+        }
     }
     g->cycle = k;
     return g->done;

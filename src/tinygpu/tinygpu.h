@@ -50,6 +50,7 @@ struct tg_core {
     /* decoder outputs */
     uint8_t rd, rs, rt, imm, nzp;
     uint8_t reg_write, mem_read, mem_write, nzp_write, reg_mux, alu_op, alu_cmp, pc_mux, ret;
+    uint64_t wake;           /* run() only: the core sleeps until this edge (see core_run_instruction) */
     struct tg_slot slot[TG_MAX_TPB];
 };
 
@@ -96,6 +97,7 @@ struct qwglm_tinygpu {
     uint64_t cycle; /* index of the last simulated edge */
 
     uint8_t dcr_threads; /* src/dcr.sv */
+    int total_blocks;    /* ceil(dcr_threads / tpb), a wire of the dispatcher */
     uint8_t threads_arg; /* what the test bench writes to the DCR at E1 */
 
     /* src/dispatch.sv */
@@ -103,6 +105,8 @@ struct qwglm_tinygpu {
     uint32_t core_start, core_reset; /* bit per core */
     uint8_t block_id[TG_MAX_CORES], thread_count[TG_MAX_CORES];
     uint32_t core_done;              /* mirror of every core's scheduler `done` */
+    bool dispatch_idle;              /* start_execution && blocks_done != total_blocks: with no core to reset
+                                      * or finish, an edge changes nothing in the dispatcher */
 
     /* fetcher -> program controller */
     uint32_t f_rv;
@@ -111,6 +115,7 @@ struct qwglm_tinygpu {
     struct tg_core core[TG_MAX_CORES];
     struct tg_lsu_bus lsu;   /* the LSUs' output registers, consumer = core * tpb + slot */
     bool lsu_dirty;          /* lsu addresses/data changed at the last edge */
+    bool data_active;        /* the data path (memory, controller, pipe stages) may change at the next edge */
     struct tg_lsu_bus preq;  /* gpu.sv pipe stage LSU -> data controller */
     struct tg_resp_bus presp; /* gpu.sv pipe stage data controller -> LSU */
 
