@@ -89,7 +89,10 @@ static void put(struct out *o, const char *fmt, ...)
     if (n > 0) o->len += (size_t)n;
 }
 
-/* "cycle 9 | c0 DECODE pc 0 | c1 FETCH pc 0 | prog0 read [0] 50de | data2 write [16] 0 | c0 R4 = 0 1 2 3" */
+/* "cycle 9 | c0 b0 DECODE pc 0 | c1 b1 FETCH pc 0 [fetching] | prog0 read [0] 50de | data2 write [16] 0 |
+ *  c0 R4 = 0 1 2 3": per core its block, state, PC, the decoded instruction (REQUEST..UPDATE), the fetcher while
+ * it is busy and the LSUs while the core waits on them; then the memory accesses of this edge and the register
+ * and NZP writes of cores that left UPDATE. */
 size_t qwglm_tinygpu_trace_line(const qwglm_tinygpu *g, char *buf, size_t cap)
 {
     struct out o = {buf, cap, 0};
@@ -102,13 +105,21 @@ size_t qwglm_tinygpu_trace_line(const qwglm_tinygpu *g, char *buf, size_t cap)
             put(&o, " | c%d reset", i);
             continue;
         }
-        put(&o, " | c%d %s pc %d", i, tg_core_state_names[c->state & 7], c->pc);
+        put(&o, " | c%d", i);
+        if (c->state != TG_IDLE) put(&o, " b%d", g->block_id[i]);
+        put(&o, " %s pc %d", tg_core_state_names[c->state & 7], c->pc);
         if (c->state >= TG_REQUEST && c->state <= TG_UPDATE) {
             char dis[48];
             qwglm_tinygpu_disasm(c->decoded, dis, sizeof dis);
             put(&o, " %s", dis);
         }
-        if (c->state != TG_IDLE) put(&o, " b%d", g->block_id[i]);
+        if (c->fetcher == TG_F_FETCHING) put(&o, " [fetching]");
+        if (c->fetcher == TG_F_FETCHED) put(&o, " [fetched]");
+        if (c->state == TG_WAIT && (c->mem_read | c->mem_write)) { /* LSUs: Idle Requesting Waiting Done */
+            put(&o, " [lsu ");
+            for (int s = 0; s < g->thread_count[i]; s++) put(&o, "%c", "IRWD"[c->slot[s].lsu_state & 3]);
+            put(&o, "]");
+        }
     }
     const bool fresh = t->cycle == g->cycle && g->cycle > 0; /* the traffic is this edge's (step, not run) */
     for (int ch = 0; fresh && ch < t->n_program_channels; ch++)

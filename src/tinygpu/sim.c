@@ -263,13 +263,17 @@ static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start,
 /* ---- memory controllers (src/controller.sv) ---- */
 
 /* cons_*: the consumers' request lines as they were before the edge; m: the memory's outputs before the edge. */
-static ALWAYS_INLINE void ctrl_edge(struct tg_ctrl *c, const int n_channels, uint64_t cons_rv, uint64_t cons_wv,
-                                    const uint8_t *raddr, const uint8_t *waddr, const uint8_t *wdata,
-                                    const struct tg_mem_out *m)
+/* Returns the channels that picked a read request at this edge. fast: channels inside a fetch transaction
+ * (fetch_transaction) sleep until their wake edge. */
+static ALWAYS_INLINE uint32_t ctrl_edge(struct tg_ctrl *c, const int n_channels, uint64_t cons_rv,
+                                        uint64_t cons_wv, const uint8_t *raddr, const uint8_t *waddr,
+                                        const uint8_t *wdata, const struct tg_mem_out *m, bool fast, uint64_t k)
 {
+    uint32_t picked = 0;
     c->rdata_dirty = false;
-    if (!c->busy && !((cons_rv | cons_wv) & ~c->serving)) return;
+    if (!c->busy && !((cons_rv | cons_wv) & ~c->serving)) return 0;
     for (int ch = 0; ch < n_channels; ch++) {
+        if (fast && k < c->wake[ch]) continue;
         const uint32_t chbit = 1u << ch;
         const int j = c->consumer[ch];
         const uint64_t jbit = 1ull << j;
@@ -277,19 +281,20 @@ static ALWAYS_INLINE void ctrl_edge(struct tg_ctrl *c, const int n_channels, uin
         case TG_CH_IDLE: {
             uint64_t pending = (cons_rv | cons_wv) & ~c->serving; /* serving is blocking: see earlier channels */
             if (!pending) break;
-            int k = __builtin_ctzll(pending);
-            uint64_t kbit = 1ull << k;
-            c->serving |= kbit;
-            c->consumer[ch] = (uint8_t)k;
+            int n = __builtin_ctzll(pending);
+            uint64_t nbit = 1ull << n;
+            c->serving |= nbit;
+            c->consumer[ch] = (uint8_t)n;
             c->busy |= chbit;
-            if (cons_rv & kbit) {
+            if (cons_rv & nbit) {
                 c->req.rv |= chbit;
-                c->req.raddr[ch] = raddr[k];
+                c->req.raddr[ch] = raddr[n];
                 c->state[ch] = TG_CH_READ_WAITING;
+                picked |= chbit;
             } else {
                 c->req.wv |= chbit;
-                c->req.waddr[ch] = waddr[k];
-                c->req.wdata[ch] = wdata[k];
+                c->req.waddr[ch] = waddr[n];
+                c->req.wdata[ch] = wdata[n];
                 c->state[ch] = TG_CH_WRITE_WAITING;
             }
             break;
@@ -328,6 +333,7 @@ static ALWAYS_INLINE void ctrl_edge(struct tg_ctrl *c, const int n_channels, uin
             break;
         }
     }
+    return picked;
 }
 
 /* ---- the test bench's memory models (test/helpers/memory.py) ---- */
@@ -456,6 +462,34 @@ static ALWAYS_INLINE void dispatch_edge(struct qwglm_tinygpu *g, uint32_t core_d
 
 /* ---- one rising edge ---- */
 
+/* Fast path only: a program channel that picked fetcher j's request at edge k runs a fixed handshake with the
+ * test bench's memory and the fetcher, which nothing else can see or disturb:
+ *   k     controller: READ_WAITING, read_valid        k + 3  fetcher: FETCHED, instruction latched, valid low
+ *   k + 1 memory: ready, data                         k + 4  controller: fetcher's valid low -> IDLE
+ *   k + 2 controller: relays ready and data; memory answers again (valid was still high before the edge)
+ * (Other channels cannot pick fetcher j meanwhile: it is being served, or its valid is low.) The final state is
+ * written at once; the channel sleeps until k + 5 and fetcher j's core until k + 4, when its scheduler sees
+ * FETCHED. Only for latency 1 and when k + 4 is still inside the run. */
+static void fetch_transaction(struct qwglm_tinygpu *g, int ch, uint64_t k)
+{
+    struct tg_ctrl *c = &g->pctrl;
+    const int j = c->consumer[ch];
+    const uint16_t word = g->prog[c->req.raddr[ch]];
+    c->state[ch] = TG_CH_IDLE;
+    c->busy &= ~(1u << ch);
+    c->req.rv &= ~(1u << ch);
+    c->serving &= ~(1ull << j);
+    c->rdata[j] = word;
+    c->wake[ch] = k + 5;
+    g->pmem.ready &= ~(1u << ch); /* the memory's outputs after k + 4; they are 0 before k too */
+    g->pmem.rdata[ch] = 0;
+    struct tg_core *core = &g->core[j];
+    core->fetcher = TG_F_FETCHED;
+    core->instruction = word;
+    g->f_rv &= ~(1u << j);
+    core->wake = k + 4;
+}
+
 /* Order (each unit must see the others' pre-edge values):
  *   1. memories: answer from the controllers' request lines (not yet updated) into locals, apply data writes;
  *   2. snapshot the data controller's consumer outputs (the response pipe stage copies them after the cores);
@@ -496,7 +530,8 @@ static ALWAYS_INLINE void edge(struct qwglm_tinygpu *g, bool reset, bool dcr_wri
             g->dctrl.n_channels = g->p.data_channels;
             g->dctrl.rdata_dirty = true; /* the pipe stage copies the cleared data */
         } else {
-            ctrl_edge(&g->dctrl, sh.ndch, g->preq.rv, g->preq.wv, g->preq.raddr, g->preq.waddr, g->preq.wdata, &g->dmem);
+            ctrl_edge(&g->dctrl, sh.ndch, g->preq.rv, g->preq.wv, g->preq.raddr, g->preq.waddr, g->preq.wdata,
+                      &g->dmem, false, k);
         }
         /* 4: the pipe stages are never reset */
         g->preq.rv = g->lsu.rv;
@@ -533,7 +568,10 @@ static ALWAYS_INLINE void edge(struct qwglm_tinygpu *g, bool reset, bool dcr_wri
         g->pctrl.n_channels = g->p.program_channels;
     } else {
         static const uint8_t none[TG_MAX_CORES];
-        ctrl_edge(&g->pctrl, sh.npch, f_rv, 0, g->f_raddr, none, none, &g->pmem);
+        uint32_t picked = ctrl_edge(&g->pctrl, sh.npch, f_rv, 0, g->f_raddr, none, none, &g->pmem, fast, k);
+        if (fast && picked && k + 4 <= max_cycles && g->p.memory_latency == 1)
+            for (int ch = 0; ch < sh.npch; ch++)
+                if (picked >> ch & 1) fetch_transaction(g, ch, k);
     }
 
     /* 8 */
@@ -564,6 +602,38 @@ static ALWAYS_INLINE void edge(struct qwglm_tinygpu *g, bool reset, bool dcr_wri
                          (g->preq.rv | g->preq.wv | g->lsu.rv | g->lsu.wv | g->presp.rr | g->presp.wr | g->dctrl.rr |
                           g->dctrl.wr);
     }
+}
+
+/* Fast path only: the next edge after k at which anything can change. Edges before it are no-ops when the data
+ * path is quiet, the dispatcher has nothing to do, no program channel is mid-handshake outside a transaction or
+ * about to pick, no memory answer is in flight, and every core sleeps or waits passively: FETCH with its fetcher
+ * waiting for a channel, or IDLE without a block. The machine then jumps to the earliest wake-up (or to the end
+ * of the run when nothing sleeps). */
+static ALWAYS_INLINE uint64_t next_edge(const struct qwglm_tinygpu *g, uint64_t k, uint64_t max_cycles,
+                                        const struct tg_shape sh)
+{
+    if (g->data_active || !g->dispatch_idle || (g->core_reset | (g->core_start & g->core_done)) ||
+        (g->pmem.ready | g->pctrl.busy) || g->pctrl.rr)
+        return k + 1;
+    uint64_t next = max_cycles + 1;
+    const bool pending = g->f_rv & ~g->pctrl.serving;
+    for (int ch = 0; ch < sh.npch; ch++) {
+        if (g->pctrl.wake[ch] <= k + 1) {
+            if (pending) return k + 1;
+        } else if (g->pctrl.wake[ch] < next) {
+            next = g->pctrl.wake[ch];
+        }
+    }
+    for (int i = 0; i < sh.nc; i++) {
+        const struct tg_core *c = &g->core[i];
+        if (c->wake > k + 1) {
+            if (c->wake < next) next = c->wake;
+        } else if (!((c->state == TG_FETCH && c->fetcher == TG_F_FETCHING) ||
+                     (c->state == TG_IDLE && !(g->core_start >> i & 1)))) {
+            return k + 1;
+        }
+    }
+    return next;
 }
 
 /* ---- public API ---- */
@@ -689,14 +759,17 @@ int qwglm_tinygpu_run(qwglm_tinygpu *g, uint64_t max_cycles)
     uint64_t k = g->cycle;
     const struct tg_shape sh = shape(g);
     if (sh.nc == 2 && sh.tpb == 4 && sh.npch == 1 && sh.ndch == 4) { /* the RTL's machine, with constants */
+        const struct tg_shape rtl = {2, 4, 1, 4};
         while (!g->done && k < max_cycles) {
             k++;
-            edge(g, false, false, true, false, true, k, max_cycles, (struct tg_shape){2, 4, 1, 4});
+            edge(g, false, false, true, false, true, k, max_cycles, rtl);
+            k = next_edge(g, k, max_cycles, rtl) - 1;
         }
     } else {
         while (!g->done && k < max_cycles) {
             k++;
             edge(g, false, false, true, false, true, k, max_cycles, sh);
+            k = next_edge(g, k, max_cycles, sh) - 1;
         }
     }
     g->cycle = k;

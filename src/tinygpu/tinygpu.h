@@ -77,6 +77,7 @@ struct tg_ctrl {
     uint64_t serving;    /* channel_serving_consumer (a blocking variable in the RTL) */
     uint16_t rdata[TG_MAX_CONSUMERS];
     bool rdata_dirty;    /* rdata changed at the last edge (the pipe stage must copy it) */
+    uint64_t wake[TG_MAX_CH]; /* run() only: the channel sleeps until this edge (a fetch transaction) */
 };
 
 /* LSU -> controller signals, for the LSUs' own registers and for the gpu-level pipe stage that delays them. */

@@ -46,7 +46,7 @@ m=tests/fixtures/tinygpu/matadd
 "$qwglm" tinygpu run $m/kernel.bin $m/data.txt 8 --trace >"$tmp/out.json" 2>"$tmp/trace.txt"
 cmp -s "$tmp/out.json" $m/expected.json || bad "trace: stdout differs"
 [ "$(wc -l <"$tmp/trace.txt")" = 178 ] || bad "trace: $(wc -l <"$tmp/trace.txt") lines, want 178"
-grep -q '^cycle 14 | c0 FETCH pc 1 b0 | c1 DECODE pc 0 b1 | c0 R0 = 0 0 0 0$' "$tmp/trace.txt" ||
+grep -q '^cycle 14 | c0 b0 FETCH pc 1 | c1 b1 DECODE pc 0 \[fetched\] | c0 R0 = 0 0 0 0$' "$tmp/trace.txt" ||
     bad "trace: cycle 14 line"
 grep -q 'data.*write \[16\] 0' "$tmp/trace.txt" || bad "trace: no write of C[0]"
 

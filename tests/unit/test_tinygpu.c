@@ -476,13 +476,16 @@ static bool same_state(qwglm_tinygpu *g, const struct ref_gpu *r, int *what)
 }
 
 /* Random programs on random machines: step() is compared with the naive model at every edge (every core and
- * thread register, the data memory); run() (the fast path, which skips quiet units and runs instructions ahead)
- * is stopped at random edges and must then match the naive model's state at that edge exactly, twice. */
+ * thread register, the data memory); run() (the fast path, which skips quiet units, runs fetches and
+ * instructions ahead and jumps over edges where nothing changes) is stopped at random edges and must then match
+ * the naive model's state at that edge exactly, twice. */
+#define RANDOM_LIMIT 1500
+#define N_STOPS 8
 static void test_random_programs(void)
 {
-    static struct ref_gpu ref, at_stop[4];
+    static struct ref_gpu ref, history[RANDOM_LIMIT + 1]; /* the naive model after every edge */
     uint64_t seed = 0x7161676c6d;
-    int mismatches = 0, fast_mismatches = 0, finished = 0, runs = 120;
+    int mismatches = 0, fast_mismatches = 0, finished = 0, runs = 150;
     for (int iter = 0; iter < runs; iter++) {
         uint16_t words[256] = {0};
         uint8_t data[256];
@@ -501,40 +504,41 @@ static void test_random_programs(void)
             p.fix_divergence = (int)(rnd(&seed) % 2);
         }
         int threads = rnd(&seed) % 4 ? p.threads_per_block * (int)(rnd(&seed) % 9) : (int)(rnd(&seed) % 40);
-        const uint64_t limit = 1500;
-        uint64_t stop[4]; /* increasing edges where run() stops; the last is the limit */
-        for (int i = 0; i < 3; i++) stop[i] = 1 + rnd(&seed) % limit;
-        stop[3] = limit;
-        for (int i = 0; i < 4; i++)
-            for (int j = i + 1; j < 4; j++)
-                if (stop[j] < stop[i]) {
-                    uint64_t t = stop[i];
-                    stop[i] = stop[j], stop[j] = t;
-                }
 
         qwglm_tinygpu *g;
         REQUIRE(qwglm_tinygpu_create(&p, &g, NULL) == QWGLM_OK);
         qwglm_tinygpu_launch(g, words, data, threads, NULL);
         ref_launch(&ref, p.n_cores, p.threads_per_block, p.data_channels, p.program_channels, p.memory_latency,
                    p.fix_cmp, p.fix_divergence, words, data, threads);
-        int what = 0, saved = 0;
+        history[0] = ref;
+        int what = 0;
         bool same = same_state(g, &ref, &what);
-        while (same && !qwglm_tinygpu_done(g) && qwglm_tinygpu_cycles(g) < limit) {
+        while (same && !qwglm_tinygpu_done(g) && qwglm_tinygpu_cycles(g) < RANDOM_LIMIT) {
             qwglm_tinygpu_step(g);
             ref_step(&ref);
+            history[ref.cycle] = ref;
             same = same_state(g, &ref, &what);
-            while (saved < 4 && stop[saved] == ref.cycle) at_stop[saved++] = ref;
         }
-        while (saved < 4) at_stop[saved++] = ref; /* finished before this stop: run() ends where step() did */
         if (!same && mismatches++ < 3)
             fprintf(stderr, "random program %d: differs from the naive model at cycle %llu (%d)\n", iter,
                     (unsigned long long)qwglm_tinygpu_cycles(g), what);
         finished += qwglm_tinygpu_done(g);
+        const uint64_t last = ref.cycle;
         for (int again = 0; again < 2; again++) { /* twice: runs are deterministic */
+            uint64_t stop[N_STOPS]; /* increasing edges inside the run; the last one is the end */
+            for (int i = 0; i < N_STOPS - 1; i++) stop[i] = 1 + rnd(&seed) % last;
+            stop[N_STOPS - 1] = RANDOM_LIMIT;
+            for (int i = 0; i < N_STOPS; i++)
+                for (int j = i + 1; j < N_STOPS; j++)
+                    if (stop[j] < stop[i]) {
+                        uint64_t t = stop[i];
+                        stop[i] = stop[j], stop[j] = t;
+                    }
             qwglm_tinygpu_launch(g, words, data, threads, NULL);
-            for (int i = 0; i < 4; i++) {
+            for (int i = 0; i < N_STOPS; i++) {
                 qwglm_tinygpu_run(g, stop[i]);
-                bool ok = qwglm_tinygpu_cycles(g) == at_stop[i].cycle && same_state(g, &at_stop[i], &what);
+                const struct ref_gpu *want = &history[stop[i] < last ? stop[i] : last];
+                bool ok = qwglm_tinygpu_cycles(g) == want->cycle && same_state(g, want, &what);
                 if (!ok && fast_mismatches++ < 3)
                     fprintf(stderr, "random program %d: run() to %llu differs (%d)\n", iter,
                             (unsigned long long)stop[i], what);
