@@ -121,7 +121,7 @@ static int machine_flag(const char *flag, const char *value, qwglm_tinygpu_param
     return -1;
 }
 
-static int cmd_run(int argc, char **argv)
+static int tinygpu_run(int argc, char **argv)
 {
     const char *pos[3];
     int n_pos = 0;
@@ -207,7 +207,7 @@ static int write_out(const char *path, const struct qw_str *s)
     return 0;
 }
 
-static int cmd_asm(int argc, char **argv)
+static int tinygpu_asm(int argc, char **argv)
 {
     const char *src = NULL, *out = NULL, *data_out = NULL;
     for (int i = 1; i < argc; i++) {
@@ -254,7 +254,7 @@ static int cmd_asm(int argc, char **argv)
     return 0;
 }
 
-static int cmd_disasm(int argc, char **argv)
+static int tinygpu_disasm(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') return cli_usage_error(CMD, "disasm needs exactly one KERNEL file");
     uint16_t words[QWGLM_TINYGPU_PROGRAM_WORDS];
@@ -272,8 +272,8 @@ int cmd_tinygpu(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 1, argv + 1);
-    if (strcmp(argv[1], "asm") == 0) return cmd_asm(argc - 1, argv + 1);
-    if (strcmp(argv[1], "disasm") == 0) return cmd_disasm(argc - 1, argv + 1);
+    if (strcmp(argv[1], "run") == 0) return tinygpu_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "asm") == 0) return tinygpu_asm(argc - 1, argv + 1);
+    if (strcmp(argv[1], "disasm") == 0) return tinygpu_disasm(argc - 1, argv + 1);
     return cli_usage_error(CMD, "unknown subcommand '%s' (run, asm, disasm)", argv[1]);
 }

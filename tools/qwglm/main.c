@@ -11,7 +11,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", cmd_run, "generate text from a prompt"},
     {"version", cmd_version, "print the version"},
+    {"speak", cmd_speak, "text to speech with a Piper voice"},
     {"tinygpu", cmd_tinygpu, "run, assemble and disassemble tiny-gpu kernels (cycle-accurate simulator)"},
 };
 
