@@ -18,7 +18,8 @@
  * that raises `done` at edge E_k reports k cycles (matadd: 178, matmul: 491).
  *
  * Threads: a simulator handle is used by one thread at a time; the free functions (assembler, parsers,
- * disassembler) keep no state and may run anywhere. Nothing here prints, allocates after create(), or aborts.
+ * disassembler) keep no state and may run anywhere. Nothing here prints or aborts; the simulator allocates only
+ * in create(), the assembler a small scratch per call. Hostile input gives a status and a one-line message.
  */
 #ifndef QWGLM_TINYGPU_H
 #define QWGLM_TINYGPU_H
@@ -176,13 +177,15 @@ typedef struct qwglm_tinygpu_program {
 QWGLM_API qwglm_status qwglm_tinygpu_assemble(const char *src, size_t len, qwglm_tinygpu_program *out,
                                               char *err);
 
-/* Parses a kernel file: one 16-bit word per token, hex by default (`50de`, `0x50DE`) or exactly 16 binary
- * digits (`0b` optional); `@ADDR` (hex, or 0x/0b/0d-prefixed... see docs/tinygpu.md) moves the load address;
- * `#`, `;` and `//` start comments. words gets the image (zero elsewhere), *n_words its extent. */
+/* Parses a kernel file: one 16-bit word per token, hex (`50de`, `0x50DE`, up to 4 digits) or exactly 16 binary
+ * digits (`0b` optional); `@ADDR` (hex, as in $readmemh) moves the load address; tokens are separated by white
+ * space or commas; `#`, `;` and `//` start comments. words (QWGLM_TINYGPU_PROGRAM_WORDS) gets the image, zero
+ * elsewhere, *n_words its extent. On failure err names the line. */
 QWGLM_API qwglm_status qwglm_tinygpu_parse_kernel(const char *text, size_t len, uint16_t *words, int *n_words,
                                                   char *err);
 /* Parses a data file: one byte per token, decimal by default (`0x`, `0b` allowed); `@ADDR` (decimal) moves the
- * load address; same comments. data gets the image (zero elsewhere), *n_bytes its extent. */
+ * load address; same separators and comments. data (QWGLM_TINYGPU_DATA_BYTES) gets the image, zero elsewhere,
+ * *n_bytes its extent. On failure err names the line. */
 QWGLM_API qwglm_status qwglm_tinygpu_parse_data(const char *text, size_t len, uint8_t *data, int *n_bytes,
                                                 char *err);
 
