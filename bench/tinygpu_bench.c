@@ -1,8 +1,9 @@
-/* Simulated tiny-gpu cycles per second: the NOP kernel (one `0000` word; both cores fetch NOPs until the cycle
- * limit) and every reference case in tests/fixtures/tinygpu, each run repeatedly in one process for at least
- * --seconds and reported as the best sample (see bench()). The peer is the RTL under Verilator (about 1.1 M cycles/s on
- * the team's machine for the NOP kernel). Times are the thread's CPU time (the machine is shared). A hash of the final data memory guards against a speedup that changes
- * results.
+/* Simulated tiny-gpu cycles per second: the NOP kernel (one `0000` word; both cores fetch NOPs until the
+ * cycle limit) and every reference case in tests/fixtures/tinygpu, each run repeatedly in one process for at
+ * least
+ * --seconds and reported as the best sample (see bench()). The peer is the RTL under Verilator (about 1.1 M
+ * cycles/s on the team's machine for the NOP kernel). Times are the thread's CPU time (the machine is
+ * shared). A hash of the final data memory guards against a speedup that changes results.
  *
  * Usage: bench_tinygpu [--seconds S] [--nop-cycles N]   (run from the repository root) */
 #include <dirent.h>

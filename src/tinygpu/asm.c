@@ -10,8 +10,8 @@
  *       .word 0x1234                  ; a raw word
  *     RET
  *
- * One pass emits the words and records branch targets that name labels; they are patched at the end, so labels
- * may be used before they are defined. Every error names the line. */
+ * One pass emits the words and records branch targets that name labels; they are patched at the end, so
+ * labels may be used before they are defined. Every error names the line. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,8 +40,14 @@ struct asm_state {
     const char *p, *end; /* cursor in the current line (end: its comment or end of line) */
 };
 
-static bool is_ident_start(char c) { return isalpha((unsigned char)c) || c == '_' || c == '.'; }
-static bool is_ident(char c) { return isalnum((unsigned char)c) || c == '_' || c == '.'; }
+static bool is_ident_start(char c)
+{
+    return isalpha((unsigned char)c) || c == '_' || c == '.';
+}
+static bool is_ident(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '.';
+}
 
 static void skip_ws(struct asm_state *a)
 {
@@ -69,16 +75,21 @@ static bool ieq(const char *s, size_t n, const char *z)
 static bool parse_number(const char *s, size_t n, long *v)
 {
     int base = 10;
-    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) base = 16, s += 2, n -= 2;
-    else if (n > 2 && s[0] == '0' && (s[1] == 'b' || s[1] == 'B')) base = 2, s += 2, n -= 2;
+    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        base = 16, s += 2, n -= 2;
+    else if (n > 2 && s[0] == '0' && (s[1] == 'b' || s[1] == 'B'))
+        base = 2, s += 2, n -= 2;
     if (n == 0) return false;
     long x = 0;
     for (size_t i = 0; i < n; i++) {
         int d;
         char c = (char)tolower((unsigned char)s[i]);
-        if (c >= '0' && c <= '9') d = c - '0';
-        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-        else return false;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else
+            return false;
         if (d >= base) return false;
         x = x * base + d;
         if (x > 100000) x = 100000;
@@ -125,14 +136,16 @@ static qwglm_status reg(struct asm_state *a, int *r)
         for (size_t i = 1; i < n; i++) digits &= isdigit((unsigned char)s[i]) != 0;
         if (digits && parse_number(s + 1, n - 1, &v)) {
             if (v > 15)
-                return qw_fail(a->e, QWGLM_ERR_FORMAT, "line %d: register '%.*s' out of range (R0-R15)", a->line,
-                               tok_len(s, a->end), s);
+                return qw_fail(a->e, QWGLM_ERR_FORMAT, "line %d: register '%.*s' out of range (R0-R15)",
+                               a->line, tok_len(s, a->end), s);
             *r = (int)v;
             return QWGLM_OK;
         }
     }
-    return qw_fail(a->e, QWGLM_ERR_FORMAT, "line %d: expected a register (R0-R15, %%blockIdx, %%blockDim, "
-                   "%%threadIdx), found '%.*s'", a->line, tok_len(s, a->end), s);
+    return qw_fail(a->e, QWGLM_ERR_FORMAT,
+                   "line %d: expected a register (R0-R15, %%blockIdx, %%blockDim, "
+                   "%%threadIdx), found '%.*s'",
+                   a->line, tok_len(s, a->end), s);
 }
 
 static qwglm_status comma(struct asm_state *a)
@@ -233,10 +246,11 @@ static qwglm_status instruction(struct asm_state *a, const char *m, size_t n)
         return emit(a, (uint16_t)(TG_OP_BRNZP << 12 | nzp << 9 | t));
     }
     if (ieq(m, n, "BR"))
-        return qw_fail(a->e, QWGLM_ERR_FORMAT, "line %d: BR needs its condition letters (BRn, BRz, BRnzp, ...)",
-                       a->line);
+        return qw_fail(a->e, QWGLM_ERR_FORMAT,
+                       "line %d: BR needs its condition letters (BRn, BRz, BRnzp, ...)", a->line);
 unknown:
-    return qw_fail(a->e, QWGLM_ERR_FORMAT, "line %d: unknown mnemonic '%.*s'", a->line, (int)(n > 24 ? 24 : n), m);
+    return qw_fail(a->e, QWGLM_ERR_FORMAT, "line %d: unknown mnemonic '%.*s'", a->line,
+                   (int)(n > 24 ? 24 : n), m);
 }
 
 static qwglm_status directive_data(struct asm_state *a)
@@ -280,8 +294,9 @@ static qwglm_status one_line(struct asm_state *a)
         if (a->p == a->end) return QWGLM_OK;
         const char *s = a->p;
         if (!is_ident_start(*s))
-            return qw_fail(a->e, QWGLM_ERR_FORMAT, "line %d: expected a label, directive or mnemonic, found '%.*s'",
-                           a->line, tok_len(s, a->end), s);
+            return qw_fail(a->e, QWGLM_ERR_FORMAT,
+                           "line %d: expected a label, directive or mnemonic, found '%.*s'", a->line,
+                           tok_len(s, a->end), s);
         while (a->p < a->end && is_ident(*a->p)) a->p++;
         size_t n = (size_t)(a->p - s);
         skip_ws(a);

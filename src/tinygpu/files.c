@@ -1,10 +1,10 @@
 /* tiny-gpu memory image files (the reference cases' kernel.hex / kernel.bin / data.txt).
  *
  * Both are lists of tokens separated by white space or commas; `#`, `;` and `//` start a comment that runs to
- * the end of the line; `@ADDR` moves the load address (like Verilog's $readmemh). Kernel files: one 16-bit word
- * per token, hex (1-4 digits, optional 0x) unless the token is exactly 16 binary digits (optional 0b); addresses
- * are hex too. Data files: one byte per token, decimal unless prefixed 0x or 0b; addresses likewise. The image
- * extent (highest address loaded + 1) is what the CLI reports as program_words. */
+ * the end of the line; `@ADDR` moves the load address (like Verilog's $readmemh). Kernel files: one 16-bit
+ * word per token, hex (1-4 digits, optional 0x) unless the token is exactly 16 binary digits (optional 0b);
+ * addresses are hex too. Data files: one byte per token, decimal unless prefixed 0x or 0b; addresses
+ * likewise. The image extent (highest address loaded + 1) is what the CLI reports as program_words. */
 #include <ctype.h>
 #include <string.h>
 
@@ -51,7 +51,8 @@ static bool all_binary(const char *s, size_t n)
 static long kernel_number(const char *s, size_t n)
 {
     if (n == 16 && all_binary(s, n)) return digits(s, n, 2);
-    if (n == 18 && s[0] == '0' && (s[1] == 'b' || s[1] == 'B') && all_binary(s + 2, 16)) return digits(s + 2, 16, 2);
+    if (n == 18 && s[0] == '0' && (s[1] == 'b' || s[1] == 'B') && all_binary(s + 2, 16))
+        return digits(s + 2, 16, 2);
     if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s += 2, n -= 2;
     if (n > 4) return digits(s, n, 16) < 0 ? -1 : 1L << 20; /* valid hex, but too wide */
     return digits(s, n, 16);
@@ -96,18 +97,18 @@ static qwglm_status parse(const struct image *im, const char *text, size_t len, 
         size_t nn = at ? n - 1 : n;
         long v = im->kernel ? kernel_number(num, nn) : data_number(num, nn);
         if (v < 0)
-            return qw_fail(e, QWGLM_ERR_FORMAT, "line %d: malformed %s '%.*s'", line, at ? "address" : im->what,
-                           shown, s);
+            return qw_fail(e, QWGLM_ERR_FORMAT, "line %d: malformed %s '%.*s'", line,
+                           at ? "address" : im->what, shown, s);
         if (at) {
             if (v >= im->size)
-                return qw_fail(e, QWGLM_ERR_FORMAT, "line %d: address '%.*s' out of range 0..%d", line, shown, s,
-                               im->size - 1);
+                return qw_fail(e, QWGLM_ERR_FORMAT, "line %d: address '%.*s' out of range 0..%d", line, shown,
+                               s, im->size - 1);
             addr = (int)v;
             continue;
         }
         if (v > im->max)
-            return qw_fail(e, QWGLM_ERR_FORMAT, "line %d: %s '%.*s' out of range 0..%ld", line, im->what, shown, s,
-                           im->max);
+            return qw_fail(e, QWGLM_ERR_FORMAT, "line %d: %s '%.*s' out of range 0..%ld", line, im->what,
+                           shown, s, im->max);
         if (addr >= im->size)
             return qw_fail(e, QWGLM_ERR_FORMAT, "line %d: too many %ss: memory has %d rows", line, im->what,
                            im->size);
@@ -122,7 +123,8 @@ static qwglm_status parse(const struct image *im, const char *text, size_t len, 
     return QWGLM_OK;
 }
 
-qwglm_status qwglm_tinygpu_parse_kernel(const char *text, size_t len, uint16_t *words, int *n_words, char *err)
+qwglm_status qwglm_tinygpu_parse_kernel(const char *text, size_t len, uint16_t *words, int *n_words,
+                                        char *err)
 {
     static const struct image im = {"word", QWGLM_TINYGPU_PROGRAM_WORDS, 0xFFFF, true};
     struct qw_err e = {0};

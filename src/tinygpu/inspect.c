@@ -69,7 +69,10 @@ void qwglm_tinygpu_get_dispatch(const qwglm_tinygpu *g, qwglm_tinygpu_dispatch *
     out->done = g->done;
 }
 
-void qwglm_tinygpu_get_traffic(const qwglm_tinygpu *g, qwglm_tinygpu_traffic *out) { *out = g->traffic; }
+void qwglm_tinygpu_get_traffic(const qwglm_tinygpu *g, qwglm_tinygpu_traffic *out)
+{
+    *out = g->traffic;
+}
 
 /* ---- trace ---- */
 
@@ -90,9 +93,9 @@ static void put(struct out *o, const char *fmt, ...)
 }
 
 /* "cycle 9 | c0 b0 DECODE pc 0 | c1 b1 FETCH pc 0 [fetching] | prog0 read [0] 50de | data2 write [16] 0 |
- *  c0 R4 = 0 1 2 3": per core its block, state, PC, the decoded instruction (REQUEST..UPDATE), the fetcher while
- * it is busy and the LSUs while the core waits on them; then the memory accesses of this edge and the register
- * and NZP writes of cores that left UPDATE. */
+ *  c0 R4 = 0 1 2 3": per core its block, state, PC, the decoded instruction (REQUEST..UPDATE), the fetcher
+ * while it is busy and the LSUs while the core waits on them; then the memory accesses of this edge and the
+ * register and NZP writes of cores that left UPDATE. */
 size_t qwglm_tinygpu_trace_line(const qwglm_tinygpu *g, char *buf, size_t cap)
 {
     struct out o = {buf, cap, 0};
@@ -123,7 +126,8 @@ size_t qwglm_tinygpu_trace_line(const qwglm_tinygpu *g, char *buf, size_t cap)
     }
     const bool fresh = t->cycle == g->cycle && g->cycle > 0; /* the traffic is this edge's (step, not run) */
     for (int ch = 0; fresh && ch < t->n_program_channels; ch++)
-        if (t->program[ch].read) put(&o, " | prog%d read [%d] %04x", ch, t->program[ch].address, t->program[ch].data);
+        if (t->program[ch].read)
+            put(&o, " | prog%d read [%d] %04x", ch, t->program[ch].address, t->program[ch].data);
     for (int ch = 0; fresh && ch < t->n_data_channels; ch++) {
         const qwglm_tinygpu_access *a = &t->data[ch];
         if (a->read) put(&o, " | data%d read [%d] %d", ch, a->address, a->data);

@@ -1,21 +1,22 @@
 /* tiny-gpu instruction set: names, the disassembler and program listings.
  *
  * Encoding (src/decoder.sv): opcode [15:12], rd [11:8], rs [7:4], rt [3:0], imm [7:0], nzp [11:9]. A word is
- * disassembled to its mnemonic only when every bit the decoder ignores is 0, so that the text assembles back to
- * the same word; any other word is written as `.word 0xXXXX`. */
+ * disassembled to its mnemonic only when every bit the decoder ignores is 0, so that the text assembles back
+ * to the same word; any other word is written as `.word 0xXXXX`. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tinygpu/tinygpu.h"
 
-const char *const tg_core_state_names[8] = {"IDLE", "FETCH", "DECODE", "REQUEST", "WAIT", "EXECUTE", "UPDATE",
-                                            "DONE"};
+const char *const tg_core_state_names[8] = {"IDLE", "FETCH",   "DECODE", "REQUEST",
+                                            "WAIT", "EXECUTE", "UPDATE", "DONE"};
 
 const char *tg_reg_name(int r)
 {
-    static const char *const names[16] = {"R0", "R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10",
-                                          "R11", "R12", "%blockIdx", "%blockDim", "%threadIdx"};
+    static const char *const names[16] = {"R0",  "R1",        "R2",        "R3",        "R4",  "R5",
+                                          "R6",  "R7",        "R8",        "R9",        "R10", "R11",
+                                          "R12", "%blockIdx", "%blockDim", "%threadIdx"};
     return names[r & 15];
 }
 
@@ -31,7 +32,8 @@ int qwglm_tinygpu_disasm(uint16_t w, char *buf, size_t cap)
     case TG_OP_BRNZP: {
         const int nzp = (w >> 9) & 7;
         if (nzp && !(w & 0x100))
-            n = snprintf(buf, cap, "BR%s%s%s #%d", nzp & 4 ? "n" : "", nzp & 2 ? "z" : "", nzp & 1 ? "p" : "", imm);
+            n = snprintf(buf, cap, "BR%s%s%s #%d", nzp & 4 ? "n" : "", nzp & 2 ? "z" : "", nzp & 1 ? "p" : "",
+                         imm);
         break;
     }
     case TG_OP_CMP:
@@ -50,11 +52,14 @@ int qwglm_tinygpu_disasm(uint16_t w, char *buf, size_t cap)
     case TG_OP_STR:
         if (rd == 0) n = snprintf(buf, cap, "STR %s, %s", tg_reg_name(rs), tg_reg_name(rt));
         break;
-    case TG_OP_CONST: n = snprintf(buf, cap, "CONST %s, #%d", tg_reg_name(rd), imm); break;
+    case TG_OP_CONST:
+        n = snprintf(buf, cap, "CONST %s, #%d", tg_reg_name(rd), imm);
+        break;
     case TG_OP_RET:
         if (w == 0xF000) n = snprintf(buf, cap, "RET");
         break;
-    default: break;
+    default:
+        break;
     }
     if (n >= 0) return 1;
     snprintf(buf, cap, ".word 0x%04x", w);
@@ -79,7 +84,10 @@ static void put(struct out *o, const char *fmt, ...)
     if (n > 0) o->len += (size_t)n;
 }
 
-static bool is_branch(uint16_t w) { return (w >> 12) == TG_OP_BRNZP && ((w >> 9) & 7) && !(w & 0x100); }
+static bool is_branch(uint16_t w)
+{
+    return (w >> 12) == TG_OP_BRNZP && ((w >> 9) & 7) && !(w & 0x100);
+}
 
 size_t qwglm_tinygpu_listing(const uint16_t *words, int n_words, char *buf, size_t cap)
 {

@@ -1,18 +1,17 @@
 /* tiny-gpu: one rising edge of the whole machine, cycle for cycle as the RTL and the test bench compute it.
  *
- * Non-blocking semantics: every register's next value is computed from the values all registers had before the
- * edge. Most units only read registers of their own that nobody else writes in the same edge, so they update in
- * place; the few signals that cross units in both directions (LSU <-> data controller through the pipe stages,
- * fetcher <-> program controller, dispatcher <-> cores, controllers <-> memories) are read in an order that sees
- * pre-edge values, with a small snapshot where a ring of dependencies leaves no such order (see edge()).
+ * Non-blocking semantics: every register's next value is computed from the values all registers had before
+ * the edge. Most units only read registers of their own that nobody else writes in the same edge, so they
+ * update in place; the few signals that cross units in both directions (LSU <-> data controller through the
+ * pipe stages, fetcher <-> program controller, dispatcher <-> cores, controllers <-> memories) are read in an
+ * order that sees pre-edge values, with a small snapshot where a ring of dependencies leaves no such order
+ * (see edge()).
  *
  * The hot loop (run()) allocates nothing, records nothing and keeps every "is anything happening" test a mask
  * load: an idle controller, memory or pipe costs one branch per edge. */
 #include <stddef.h>
 #include <string.h>
 
-#include "base/err.h"
-#include "base/mem.h"
 #include "tinygpu/tinygpu.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -25,32 +24,45 @@ struct tg_shape {
 
 /* ---- cores: scheduler, fetcher, decoder, and per slot registers, ALU, LSU, PC ---- */
 
+/* The decoder's control bits per opcode (src/decoder.sv); NOP and the undefined opcodes 10-14 set none. */
+struct tg_controls {
+    uint8_t reg_write, mem_read, mem_write, nzp_write, reg_mux, alu_op, alu_cmp, pc_mux, ret;
+};
+static const struct tg_controls controls[16] = {
+    [TG_OP_BRNZP] = {.pc_mux = 1},
+    [TG_OP_CMP] = {.alu_cmp = 1, .nzp_write = 1},
+    [TG_OP_ADD] = {.reg_write = 1, .reg_mux = TG_MUX_ALU, .alu_op = TG_ALU_ADD},
+    [TG_OP_SUB] = {.reg_write = 1, .reg_mux = TG_MUX_ALU, .alu_op = TG_ALU_SUB},
+    [TG_OP_MUL] = {.reg_write = 1, .reg_mux = TG_MUX_ALU, .alu_op = TG_ALU_MUL},
+    [TG_OP_DIV] = {.reg_write = 1, .reg_mux = TG_MUX_ALU, .alu_op = TG_ALU_DIV},
+    [TG_OP_LDR] = {.reg_write = 1, .reg_mux = TG_MUX_LSU, .mem_read = 1},
+    [TG_OP_STR] = {.mem_write = 1},
+    [TG_OP_CONST] = {.reg_write = 1, .reg_mux = TG_MUX_CONST},
+    [TG_OP_RET] = {.ret = 1},
+};
+
 static void decode(struct tg_core *c, uint16_t w)
 {
+    const struct tg_controls *k = &controls[w >> 12];
     c->decoded = w;
     c->rd = (w >> 8) & 15;
     c->rs = (w >> 4) & 15;
     c->rt = w & 15;
     c->imm = w & 255;
     c->nzp = (w >> 9) & 7;
-    c->reg_write = c->mem_read = c->mem_write = c->nzp_write = 0;
-    c->reg_mux = c->alu_op = c->alu_cmp = c->pc_mux = c->ret = 0;
-    switch (w >> 12) {
-    case TG_OP_BRNZP: c->pc_mux = 1; break;
-    case TG_OP_CMP: c->alu_cmp = 1; c->nzp_write = 1; break;
-    case TG_OP_ADD: c->reg_write = 1; c->reg_mux = TG_MUX_ALU; c->alu_op = TG_ALU_ADD; break;
-    case TG_OP_SUB: c->reg_write = 1; c->reg_mux = TG_MUX_ALU; c->alu_op = TG_ALU_SUB; break;
-    case TG_OP_MUL: c->reg_write = 1; c->reg_mux = TG_MUX_ALU; c->alu_op = TG_ALU_MUL; break;
-    case TG_OP_DIV: c->reg_write = 1; c->reg_mux = TG_MUX_ALU; c->alu_op = TG_ALU_DIV; break;
-    case TG_OP_LDR: c->reg_write = 1; c->reg_mux = TG_MUX_LSU; c->mem_read = 1; break;
-    case TG_OP_STR: c->mem_write = 1; break;
-    case TG_OP_CONST: c->reg_write = 1; c->reg_mux = TG_MUX_CONST; break;
-    case TG_OP_RET: c->ret = 1; break;
-    default: break; /* NOP and the undefined opcodes 10-14 set no control bit */
-    }
+    c->reg_write = k->reg_write;
+    c->mem_read = k->mem_read;
+    c->mem_write = k->mem_write;
+    c->nzp_write = k->nzp_write;
+    c->reg_mux = k->reg_mux;
+    c->alu_op = k->alu_op;
+    c->alu_cmp = k->alu_cmp;
+    c->pc_mux = k->pc_mux;
+    c->ret = k->ret;
 }
 
-/* The core's reset input: every unit of the core, all thread slots (enabled or not), takes its reset value. */
+/* The core's reset input: every unit of the core, all thread slots (enabled or not), takes its reset value.
+ */
 static void core_reset(struct qwglm_tinygpu *g, int ci)
 {
     struct tg_core *c = &g->core[ci];
@@ -78,15 +90,19 @@ static ALWAYS_INLINE uint8_t alu(const struct tg_core *c, uint8_t rs, uint8_t rt
 {
     if (c->alu_cmp) {
         if (fix_cmp) return (uint8_t)((rs < rt) << 2 | (rs == rt) << 1 | (rs > rt));
-        /* {5'b0, rs - rt > 0, rs - rt == 0, rs - rt < 0} on unsigned values: "< 0" never holds and "> 0" means
-         * "not equal" (tiny-gpu spec 2.2). */
+        /* {5'b0, rs - rt > 0, rs - rt == 0, rs - rt < 0} on unsigned values: "< 0" never holds and "> 0"
+         * means "not equal" (tiny-gpu spec 2.2). */
         return (uint8_t)((rs != rt) << 2 | (rs == rt) << 1);
     }
     switch (c->alu_op) {
-    case TG_ALU_ADD: return (uint8_t)(rs + rt);
-    case TG_ALU_SUB: return (uint8_t)(rs - rt);
-    case TG_ALU_MUL: return (uint8_t)(rs * rt);
-    default: return rt ? (uint8_t)(rs / rt) : 0; /* 2-state Verilog (Verilator): x / 0 = 0 */
+    case TG_ALU_ADD:
+        return (uint8_t)(rs + rt);
+    case TG_ALU_SUB:
+        return (uint8_t)(rs - rt);
+    case TG_ALU_MUL:
+        return (uint8_t)(rs * rt);
+    default:
+        return rt ? (uint8_t)(rs / rt) : 0; /* 2-state Verilog (Verilator): x / 0 = 0 */
     }
 }
 
@@ -115,25 +131,29 @@ static ALWAYS_INLINE void slots_update(struct tg_core *c, int n_en)
     const bool write = c->reg_write && c->rd < 13, mem = c->mem_read | c->mem_write;
     for (int i = 0; i < n_en; i++) {
         struct tg_slot *s = &c->slot[i];
-        if (write) s->r[c->rd] = c->reg_mux == TG_MUX_ALU ? s->alu_out : c->reg_mux == TG_MUX_LSU ? s->lsu_out : c->imm;
+        if (write)
+            s->r[c->rd] = c->reg_mux == TG_MUX_ALU   ? s->alu_out
+                          : c->reg_mux == TG_MUX_LSU ? s->lsu_out
+                                                     : c->imm;
         if (c->nzp_write) s->nzp = s->alu_out & 7;
         if (mem && s->lsu_state == TG_LSU_DONE) s->lsu_state = TG_LSU_IDLE;
     }
 }
 
-/* Fast path only: a core whose fetcher has just latched an instruction that is neither LDR, STR nor RET spends
- * the next five edges (FETCH -> DECODE -> REQUEST -> WAIT -> EXECUTE -> UPDATE -> FETCH) without touching
- * anything outside itself: its fetcher is idle, its LSUs stay idle and its `done` stays 0. Those edges are
- * computed here at once, and the core sleeps until edge k + 6, when its fetcher starts the next fetch. Nothing
- * else reads the registers it updated early, and run() stops only where no core sleeps (see run()). */
+/* Fast path only: a core whose fetcher has just latched an instruction that is neither LDR, STR nor RET
+ * spends the next five edges (FETCH -> DECODE -> REQUEST -> WAIT -> EXECUTE -> UPDATE -> FETCH) without
+ * touching anything outside itself: its fetcher is idle, its LSUs stay idle and its `done` stays 0. Those
+ * edges are computed here at once, and the core sleeps until edge k + 6, when its fetcher starts the next
+ * fetch. Nothing else reads the registers it updated early, and run() stops only where no core sleeps (see
+ * run()). */
 static void core_run_instruction(struct qwglm_tinygpu *g, struct tg_core *c, int n_en, uint64_t k)
 {
     c->fetcher = TG_F_IDLE; /* k + 1: DECODE */
     decode(c, c->instruction);
-    slots_request(c, n_en);                    /* k + 2: REQUEST; k + 3: WAIT, no LSU busy */
-    slots_execute(c, n_en, g->p.fix_cmp);      /* k + 4: EXECUTE */
+    slots_request(c, n_en);               /* k + 2: REQUEST; k + 3: WAIT, no LSU busy */
+    slots_execute(c, n_en, g->p.fix_cmp); /* k + 4: EXECUTE */
     const uint8_t next_pc = c->slot[g->pc_slot].next_pc;
-    slots_update(c, n_en);                     /* k + 5: UPDATE */
+    slots_update(c, n_en); /* k + 5: UPDATE */
     c->pc = next_pc;
     c->state = TG_FETCH;
     c->wake = k + 6;
@@ -174,8 +194,8 @@ static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start,
     switch (state) {
     case TG_IDLE:
         /* registers.sv copies block_id into R13 on every enabled cycle. block_id and the enabled slots change
-         * only at edges where this core is held in reset, and a core leaves reset into IDLE, so copying here is
-         * the same as copying always. */
+         * only at edges where this core is held in reset, and a core leaves reset into IDLE, so copying here
+         * is the same as copying always. */
         for (int i = 0; i < n_en; i++) c->slot[i].r[13] = g->block_id[ci];
         if (start) c->state = TG_FETCH;
         break;
@@ -256,18 +276,21 @@ static ALWAYS_INLINE void core_edge(struct qwglm_tinygpu *g, int ci, bool start,
         }
         break;
     }
-    default: break; /* DONE: wait for the dispatcher's reset */
+    default:
+        break; /* DONE: wait for the dispatcher's reset */
     }
 }
 
 /* ---- memory controllers (src/controller.sv) ---- */
 
-/* cons_*: the consumers' request lines as they were before the edge; m: the memory's outputs before the edge. */
+/* cons_*: the consumers' request lines as they were before the edge; m: the memory's outputs before the edge.
+ */
 /* Returns the channels that picked a read request at this edge. fast: channels inside a fetch transaction
  * (fetch_transaction) sleep until their wake edge. */
 static ALWAYS_INLINE uint32_t ctrl_edge(struct tg_ctrl *c, const int n_channels, uint64_t cons_rv,
                                         uint64_t cons_wv, const uint8_t *raddr, const uint8_t *waddr,
-                                        const uint8_t *wdata, const struct tg_mem_out *m, bool fast, uint64_t k)
+                                        const uint8_t *wdata, const struct tg_mem_out *m, bool fast,
+                                        uint64_t k)
 {
     uint32_t picked = 0;
     c->rdata_dirty = false;
@@ -279,7 +302,8 @@ static ALWAYS_INLINE uint32_t ctrl_edge(struct tg_ctrl *c, const int n_channels,
         const uint64_t jbit = 1ull << j;
         switch (c->state[ch]) {
         case TG_CH_IDLE: {
-            uint64_t pending = (cons_rv | cons_wv) & ~c->serving; /* serving is blocking: see earlier channels */
+            uint64_t pending =
+                (cons_rv | cons_wv) & ~c->serving; /* serving is blocking: see earlier channels */
             if (!pending) break;
             int n = __builtin_ctzll(pending);
             uint64_t nbit = 1ull << n;
@@ -338,10 +362,10 @@ static ALWAYS_INLINE uint32_t ctrl_edge(struct tg_ctrl *c, const int n_channels,
 
 /* ---- the test bench's memory models (test/helpers/memory.py) ---- */
 
-/* The valid lines the memory acts on at this edge. The test bench's memory (latency 1) answers every edge that
- * sees valid; a slower memory answers only once valid has been seen at `latency` edges in a row, so that an
- * answer never outlives its request (the controller drops valid at the edge after ready, and a new request on
- * the channel comes at least two edges later). run[ch] counts the edges in a row. */
+/* The valid lines the memory acts on at this edge. The test bench's memory (latency 1) answers every edge
+ * that sees valid; a slower memory answers only once valid has been seen at `latency` edges in a row, so that
+ * an answer never outlives its request (the controller drops valid at the edge after ready, and a new request
+ * on the channel comes at least two edges later). run[ch] counts the edges in a row. */
 static ALWAYS_INLINE uint32_t serve(const struct qwglm_tinygpu *g, uint32_t valid, uint8_t *run, int n)
 {
     const int latency = g->p.memory_latency;
@@ -358,11 +382,12 @@ static ALWAYS_INLINE uint32_t serve(const struct qwglm_tinygpu *g, uint32_t vali
     return act;
 }
 
-/* Fills out (the memory's outputs after the edge) and applies writes; reads see the memory before the writes, and
- * of several channels writing one address the lowest channel is applied last and wins. */
-/* Returns whether out->rdata was computed: when no channel reads now or did at the last edge, every rdata is and
- * stays 0 and out->rdata is left untouched. */
-static ALWAYS_INLINE bool data_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe, const int n)
+/* Fills out (the memory's outputs after the edge) and applies writes; reads see the memory before the writes,
+ * and of several channels writing one address the lowest channel is applied last and wins. */
+/* Returns whether out->rdata was computed: when no channel reads now or did at the last edge, every rdata is
+ * and stays 0 and out->rdata is left untouched. */
+static ALWAYS_INLINE bool data_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe,
+                                        const int n)
 {
     const struct tg_mem_req *q = &g->dctrl.req;
     const uint32_t rv = serve(g, q->rv, g->drun_r, n), wv = serve(g, q->wv, g->drun_w, n);
@@ -385,7 +410,8 @@ static ALWAYS_INLINE bool data_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_o
     return rdata;
 }
 
-static ALWAYS_INLINE bool prog_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe, const int n)
+static ALWAYS_INLINE bool prog_mem_edge(struct qwglm_tinygpu *g, struct tg_mem_out *out, bool observe,
+                                        const int n)
 {
     const struct tg_mem_req *q = &g->pctrl.req;
     const uint32_t rv = serve(g, q->rv, g->prun, n);
@@ -467,9 +493,9 @@ static ALWAYS_INLINE void dispatch_edge(struct qwglm_tinygpu *g, uint32_t core_d
  *   k     controller: READ_WAITING, read_valid        k + 3  fetcher: FETCHED, instruction latched, valid low
  *   k + 1 memory: ready, data                         k + 4  controller: fetcher's valid low -> IDLE
  *   k + 2 controller: relays ready and data; memory answers again (valid was still high before the edge)
- * (Other channels cannot pick fetcher j meanwhile: it is being served, or its valid is low.) The final state is
- * written at once; the channel sleeps until k + 5 and fetcher j's core until k + 4, when its scheduler sees
- * FETCHED. Only for latency 1 and when k + 4 is still inside the run. */
+ * (Other channels cannot pick fetcher j meanwhile: it is being served, or its valid is low.) The final state
+ * is written at once; the channel sleeps until k + 5 and fetcher j's core until k + 4, when its scheduler
+ * sees FETCHED. Only for latency 1 and when k + 4 is still inside the run. */
 static void fetch_transaction(struct qwglm_tinygpu *g, int ch, uint64_t k)
 {
     struct tg_ctrl *c = &g->pctrl;
@@ -594,21 +620,22 @@ static ALWAYS_INLINE void edge(struct qwglm_tinygpu *g, bool reset, bool dcr_wri
         g->dmem.wready = dmem_next.wready;
         if (drdata)
             for (int ch = 0; ch < sh.ndch; ch++) g->dmem.rdata[ch] = dmem_next.rdata[ch];
-        /* The data path stays quiet until an LSU requests (or a core reset rewrites the LSU lines): no request
-         * anywhere between the LSUs and the memory, no answer in flight, nothing left for a pipe stage to copy.
-         * Latency > 1 keeps per-channel counters, so it is never called quiet. */
-        g->data_active = g->p.memory_latency != 1 || g->lsu_dirty || g->dctrl.rdata_dirty ||
-                         (g->dctrl.req.rv | g->dctrl.req.wv | g->dmem.ready | g->dmem.wready | g->dctrl.busy) ||
-                         (g->preq.rv | g->preq.wv | g->lsu.rv | g->lsu.wv | g->presp.rr | g->presp.wr | g->dctrl.rr |
-                          g->dctrl.wr);
+        /* The data path stays quiet until an LSU requests (or a core reset rewrites the LSU lines): no
+         * request anywhere between the LSUs and the memory, no answer in flight, nothing left for a pipe
+         * stage to copy. Latency > 1 keeps per-channel counters, so it is never called quiet. */
+        g->data_active =
+            g->p.memory_latency != 1 || g->lsu_dirty || g->dctrl.rdata_dirty ||
+            (g->dctrl.req.rv | g->dctrl.req.wv | g->dmem.ready | g->dmem.wready | g->dctrl.busy) ||
+            (g->preq.rv | g->preq.wv | g->lsu.rv | g->lsu.wv | g->presp.rr | g->presp.wr | g->dctrl.rr |
+             g->dctrl.wr);
     }
 }
 
-/* Fast path only: the next edge after k at which anything can change. Edges before it are no-ops when the data
- * path is quiet, the dispatcher has nothing to do, no program channel is mid-handshake outside a transaction or
- * about to pick, no memory answer is in flight, and every core sleeps or waits passively: FETCH with its fetcher
- * waiting for a channel, or IDLE without a block. The machine then jumps to the earliest wake-up (or to the end
- * of the run when nothing sleeps). */
+/* Fast path only: the next edge after k at which anything can change. Edges before it are no-ops when the
+ * data path is quiet, the dispatcher has nothing to do, no program channel is mid-handshake outside a
+ * transaction or about to pick, no memory answer is in flight, and every core sleeps or waits passively:
+ * FETCH with its fetcher waiting for a channel, or IDLE without a block. The machine then jumps to the
+ * earliest wake-up (or to the end of the run when nothing sleeps). */
 static ALWAYS_INLINE uint64_t next_edge(const struct qwglm_tinygpu *g, uint64_t k, uint64_t max_cycles,
                                         const struct tg_shape sh)
 {
@@ -643,90 +670,9 @@ static struct tg_shape shape(const struct qwglm_tinygpu *g)
     return (struct tg_shape){g->n_cores, g->tpb, g->p.program_channels, g->p.data_channels};
 }
 
-qwglm_tinygpu_params qwglm_tinygpu_default_params(void)
+void tg_reset_edge(struct qwglm_tinygpu *g)
 {
-    return (qwglm_tinygpu_params){
-        .n_cores = 2, .threads_per_block = 4, .data_channels = 4, .program_channels = 1, .memory_latency = 1,
-    };
-}
-
-qwglm_status qwglm_tinygpu_create(const qwglm_tinygpu_params *p, qwglm_tinygpu **out, char *err)
-{
-    struct qw_err e = {0};
-    *out = NULL;
-    qwglm_tinygpu_params q = p ? *p : qwglm_tinygpu_default_params();
-    qwglm_status st = QWGLM_OK;
-    if (q.n_cores < 1 || q.n_cores > TG_MAX_CORES)
-        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: n_cores %d out of range 1..%d", q.n_cores, TG_MAX_CORES);
-    else if (q.threads_per_block < 1 || q.threads_per_block > TG_MAX_TPB)
-        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: threads_per_block %d out of range 1..%d", q.threads_per_block,
-                     TG_MAX_TPB);
-    else if (q.n_cores * q.threads_per_block > TG_MAX_CONSUMERS)
-        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: n_cores * threads_per_block = %d exceeds %d",
-                     q.n_cores * q.threads_per_block, TG_MAX_CONSUMERS);
-    else if (q.data_channels < 1 || q.data_channels > TG_MAX_CH)
-        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: data_channels %d out of range 1..%d", q.data_channels, TG_MAX_CH);
-    else if (q.program_channels < 1 || q.program_channels > TG_MAX_CH)
-        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: program_channels %d out of range 1..%d", q.program_channels,
-                     TG_MAX_CH);
-    else if (q.memory_latency < 1 || q.memory_latency > QWGLM_TINYGPU_MAX_LATENCY)
-        st = qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: memory_latency %d out of range 1..%d", q.memory_latency,
-                     QWGLM_TINYGPU_MAX_LATENCY);
-    if (st) {
-        qw_err_copy(err, &e);
-        return st;
-    }
-    q.fix_cmp = q.fix_cmp != 0;
-    q.fix_divergence = q.fix_divergence != 0;
-    struct qwglm_tinygpu *g = qw_aligned_alloc(64, sizeof *g);
-    if (!g) {
-        qw_fail(&e, QWGLM_ERR_NOMEM, "tinygpu: out of memory");
-        qw_err_copy(err, &e);
-        return QWGLM_ERR_NOMEM;
-    }
-    memset(g, 0, sizeof *g);
-    g->p = q;
-    g->n_cores = q.n_cores;
-    g->tpb = q.threads_per_block;
-    g->n_consumers = q.n_cores * q.threads_per_block;
-    g->pc_slot = q.fix_divergence ? 0 : q.threads_per_block - 1;
-    qwglm_tinygpu_launch(g, NULL, NULL, 0, NULL);
-    *out = g;
-    return QWGLM_OK;
-}
-
-void qwglm_tinygpu_free(qwglm_tinygpu *g) { qw_free(g); }
-
-qwglm_tinygpu_params qwglm_tinygpu_get_params(const qwglm_tinygpu *g) { return g->p; }
-
-qwglm_status qwglm_tinygpu_launch(qwglm_tinygpu *g, const uint16_t *program, const uint8_t *data, int threads,
-                                  char *err)
-{
-    if (threads < 0 || threads > 255) {
-        struct qw_err e = {0};
-        qw_fail(&e, QWGLM_ERR_ARG, "tinygpu: thread count %d out of range 0..255", threads);
-        qw_err_copy(err, &e);
-        return QWGLM_ERR_ARG;
-    }
-    /* Every register starts at 0, as in a 2-state simulator before the first edge. */
-    qwglm_tinygpu_params p = g->p;
-    int n_cores = g->n_cores, tpb = g->tpb, n_consumers = g->n_consumers, pc_slot = g->pc_slot;
-    memset(g, 0, sizeof *g);
-    g->p = p;
-    g->n_cores = n_cores;
-    g->tpb = tpb;
-    g->n_consumers = n_consumers;
-    g->pc_slot = pc_slot;
-    g->pctrl.n_channels = p.program_channels;
-    g->dctrl.n_channels = p.data_channels;
-    if (program) memcpy(g->prog, program, sizeof g->prog);
-    if (data) memcpy(g->data, data, sizeof g->data);
-    g->threads_arg = (uint8_t)threads;
-    g->traffic.n_program_channels = p.program_channels;
-    g->traffic.n_data_channels = p.data_channels;
-    edge(g, true, false, false, false, false, 0, 0, shape(g)); /* E0: top-level reset */
-    g->cycle = 0;
-    return QWGLM_OK;
+    edge(g, true, false, false, false, false, 0, 0, shape(g));
 }
 
 int qwglm_tinygpu_step(qwglm_tinygpu *g)
@@ -754,8 +700,8 @@ int qwglm_tinygpu_run(qwglm_tinygpu *g, uint64_t max_cycles)
         g->cycle = 1;
     }
     /* Cores that run instructions ahead (core_run_instruction) only do so when the instruction ends by
-     * max_cycles, and `done` cannot rise while a core is inside an instruction (its block is not finished), so
-     * every core is exact when this loop ends. */
+     * max_cycles, and `done` cannot rise while a core is inside an instruction (its block is not finished),
+     * so every core is exact when this loop ends. */
     uint64_t k = g->cycle;
     const struct tg_shape sh = shape(g);
     if (sh.nc == 2 && sh.tpb == 4 && sh.npch == 1 && sh.ndch == 4) { /* the RTL's machine, with constants */
@@ -775,8 +721,3 @@ int qwglm_tinygpu_run(qwglm_tinygpu *g, uint64_t max_cycles)
     g->cycle = k;
     return g->done;
 }
-
-uint64_t qwglm_tinygpu_cycles(const qwglm_tinygpu *g) { return g->cycle; }
-int qwglm_tinygpu_done(const qwglm_tinygpu *g) { return g->done; }
-const uint8_t *qwglm_tinygpu_data_memory(const qwglm_tinygpu *g) { return g->data; }
-const uint16_t *qwglm_tinygpu_program_memory(const qwglm_tinygpu *g) { return g->prog; }

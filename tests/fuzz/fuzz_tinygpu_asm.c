@@ -1,5 +1,5 @@
-/* libFuzzer target: the tiny-gpu assembler on arbitrary text; what assembles must disassemble into a listing that
- * assembles back to the same words. */
+/* libFuzzer target: the tiny-gpu assembler on arbitrary text; what assembles must disassemble into a listing
+ * that assembles back to the same words. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
-/* libFuzzer target: the tiny-gpu simulator on arbitrary machines, programs, data and thread counts (the first 8
- * bytes choose the parameters and the thread count, then up to 256 program words and 256 data bytes). Runs a
- * bounded number of cycles twice, once fast and once step by step, and demands the same result. */
+/* libFuzzer target: the tiny-gpu simulator on arbitrary machines, programs, data and thread counts (the first
+ * 8 bytes choose the parameters and the thread count, then up to 256 program words and 256 data bytes). Runs
+ * a bounded number of cycles twice, once fast and once step by step, and demands the same result. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
-/* tiny-gpu: the RTL's reference cases (tests/fixtures/tinygpu, results of the original Verilog), the assembler
- * against the reference assembler's words, disassembler round trips, error messages, and random programs
- * compared edge by edge with a naive second model (tinygpu_ref.c). */
+/* tiny-gpu: the RTL's reference cases (tests/fixtures/tinygpu, results of the original Verilog), the
+ * assembler against the reference assembler's words, disassembler round trips, error messages, and random
+ * programs compared edge by edge with a naive second model (tinygpu_ref.c). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +113,8 @@ static int list_fixtures(char names[][64], int max)
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d)) && n < max)
-        if (de->d_name[0] != '.' && strlen(de->d_name) < 64) memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
+        if (de->d_name[0] != '.' && strlen(de->d_name) < 64)
+            memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
     closedir(d);
     return n;
 }
@@ -163,8 +164,8 @@ static void test_fixtures(void)
             char err[QWGLM_ERR_SIZE];
             qwglm_status st = qwglm_tinygpu_assemble(f.asm_src, f.asm_len, &p, err);
             CHECKF(st == QWGLM_OK, "%s: %s", f.name, err);
-            CHECKF(p.n_words == f.n_words && memcmp(p.words, f.words, sizeof p.words) == 0, "%s: words differ",
-                   f.name);
+            CHECKF(p.n_words == f.n_words && memcmp(p.words, f.words, sizeof p.words) == 0,
+                   "%s: words differ", f.name);
             CHECKF(p.threads == f.threads, "%s: .threads %d", f.name, p.threads);
             CHECKF(memcmp(p.data, f.data, sizeof p.data) == 0, "%s: .data differs from data.txt", f.name);
             CHECK(p.n_words == 0 || p.line[0] > 0);
@@ -174,7 +175,8 @@ static void test_fixtures(void)
     qwglm_tinygpu_free(g);
 }
 
-/* The repository's matadd case, by hand: the cycle counts of spec section 11 and the timeline of section 9. */
+/* The repository's matadd case, by hand: the cycle counts of spec section 11 and the timeline of section 9.
+ */
 static void test_matadd_timeline(void)
 {
     struct fixture f;
@@ -248,11 +250,12 @@ static void test_params(void)
     const struct {
         int cores, tpb, dch, pch, lat;
         int faster; /* 1: fewer cycles than the RTL's 178, -1: more */
-    } variants[] = {{2, 4, 4, 1, 3, -1}, {2, 4, 4, 2, 1, 1}, {1, 4, 4, 1, 1, -1}, {4, 2, 2, 4, 1, 0},
-                    {2, 8, 8, 1, 1, 1}};
+    } variants[] = {
+        {2, 4, 4, 1, 3, -1}, {2, 4, 4, 2, 1, 1}, {1, 4, 4, 1, 1, -1}, {4, 2, 2, 4, 1, 0}, {2, 8, 8, 1, 1, 1}};
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
         p = qwglm_tinygpu_default_params();
-        p.n_cores = variants[v].cores, p.threads_per_block = variants[v].tpb, p.data_channels = variants[v].dch;
+        p.n_cores = variants[v].cores, p.threads_per_block = variants[v].tpb,
+        p.data_channels = variants[v].dch;
         p.program_channels = variants[v].pch, p.memory_latency = variants[v].lat;
         REQUIRE(qwglm_tinygpu_create(&p, &g, NULL) == QWGLM_OK);
         qwglm_tinygpu_launch(g, f.words, f.data, 8, NULL);
@@ -274,14 +277,16 @@ static void test_params(void)
     CHECK(qwglm_tinygpu_run(g, 100000) == 1 && qwglm_tinygpu_cycles(g) == 491);
     CHECK(memcmp(qwglm_tinygpu_data_memory(g), f.memory, 256) == 0);
     qwglm_tinygpu_program prog;
-    const char *src = "CONST R1, #5\nCONST R2, #3\nCMP R1, R2\nBRp OVER\nCONST R3, #1\nOVER:\nSTR R15, R3\nRET\n";
+    const char *src =
+        "CONST R1, #5\nCONST R2, #3\nCMP R1, R2\nBRp OVER\nCONST R3, #1\nOVER:\nSTR R15, R3\nRET\n";
     REQUIRE(qwglm_tinygpu_assemble(src, strlen(src), &prog, NULL) == QWGLM_OK);
     qwglm_tinygpu_launch(g, prog.words, NULL, 4, NULL);
     CHECK(qwglm_tinygpu_run(g, 100000) == 1 && qwglm_tinygpu_data_memory(g)[0] == 0);
     qwglm_tinygpu_free(g);
     REQUIRE(qwglm_tinygpu_create(NULL, &g, NULL) == QWGLM_OK);
     qwglm_tinygpu_launch(g, prog.words, NULL, 4, NULL);
-    CHECK(qwglm_tinygpu_run(g, 100000) == 1 && qwglm_tinygpu_data_memory(g)[0] == 1); /* RTL: BRp never taken */
+    CHECK(qwglm_tinygpu_run(g, 100000) == 1 &&
+          qwglm_tinygpu_data_memory(g)[0] == 1); /* RTL: BRp never taken */
     qwglm_tinygpu_free(g);
 }
 
@@ -300,7 +305,8 @@ static void test_disasm_roundtrip(void)
     }
     CHECK(bad == 0);
     CHECK(canonical > 1000);
-    CHECK(qwglm_tinygpu_disasm(0x50DE, text, sizeof text) && strcmp(text, "MUL R0, %blockIdx, %blockDim") == 0);
+    CHECK(qwglm_tinygpu_disasm(0x50DE, text, sizeof text) &&
+          strcmp(text, "MUL R0, %blockIdx, %blockDim") == 0);
     CHECK(qwglm_tinygpu_disasm(0x180C, text, sizeof text) && strcmp(text, "BRn #12") == 0);
     CHECK(qwglm_tinygpu_disasm(0x1E08, text, sizeof text) && strcmp(text, "BRnzp #8") == 0);
     CHECK(!qwglm_tinygpu_disasm(0xA123, text, sizeof text) && strcmp(text, ".word 0xa123") == 0);
@@ -320,7 +326,8 @@ static void test_listing_roundtrip(void)
         for (int i = 0; i < n; i++) {
             rng = rng * 1103515245 + 12345;
             uint16_t w = (uint16_t)(rng >> 8);
-            if (iter % 2 && (w & 3) == 0) w = (uint16_t)(0x1000 | ((w >> 2) & 0xE00) | ((rng >> 24) % (unsigned)n));
+            if (iter % 2 && (w & 3) == 0)
+                w = (uint16_t)(0x1000 | ((w >> 2) & 0xE00) | ((rng >> 24) % (unsigned)n));
             if (iter == 0) w = (uint16_t)(0x5FFF - (i & 1)); /* the longest line: MUL %threadIdx x3 */
             words[i] = w;
         }
@@ -392,8 +399,8 @@ static void test_files(void)
     char err[QWGLM_ERR_SIZE];
     const char *k = "50de 0x300F // two\n0b1001000100000000 ; three\n1001001000001000 # binary\n@10 f000\n";
     CHECK(qwglm_tinygpu_parse_kernel(k, strlen(k), w, &n, err) == QWGLM_OK);
-    CHECK(n == 17 && w[0] == 0x50DE && w[1] == 0x300F && w[2] == 0x9100 && w[3] == 0x9208 && w[16] == 0xF000 &&
-          w[4] == 0);
+    CHECK(n == 17 && w[0] == 0x50DE && w[1] == 0x300F && w[2] == 0x9100 && w[3] == 0x9208 &&
+          w[16] == 0xF000 && w[4] == 0);
     const char *dt = "1, 2 0x10 0b11 # c\n@100 255\n";
     CHECK(qwglm_tinygpu_parse_data(dt, strlen(dt), d, &n, err) == QWGLM_OK);
     CHECK(n == 101 && d[0] == 1 && d[2] == 16 && d[3] == 3 && d[100] == 255);
@@ -444,7 +451,9 @@ static uint16_t random_word(uint64_t *s, int n_words)
     if (r < 55) return (uint16_t)(0x7000 | rd << 8 | rs << 4);
     if (r < 65) return (uint16_t)(0x8000 | rs << 4 | rt);
     if (r < 75) return (uint16_t)(0x2000 | rs << 4 | rt);
-    if (r < 85) return (uint16_t)(0x1000 | (rnd(s) % 8) << 9 | (rnd(s) % 2) << 8 | (rnd(s) % (unsigned)(n_words + 2)));
+    if (r < 85)
+        return (uint16_t)(0x1000 | (rnd(s) % 8) << 9 | (rnd(s) % 2) << 8 |
+                          (rnd(s) % (unsigned)(n_words + 2)));
     if (r < 92) return 0xF000;
     return (uint16_t)rnd(s);
 }
@@ -457,18 +466,19 @@ static bool same_state(qwglm_tinygpu *g, const struct ref_gpu *r, int *what)
         qwglm_tinygpu_core k;
         qwglm_tinygpu_get_core(g, c, &k);
         const struct ref_core *rc = &r->core[c];
-        if (k.state != rc->state || k.pc != rc->pc || k.fetcher_state != rc->fstate || k.instruction != rc->instr ||
-            k.done != rc->done || k.reset != r->creset[c] || k.start != r->cstart[c] ||
-            k.block_id != r->cbid[c] || k.thread_count != r->ctc[c])
+        if (k.state != rc->state || k.pc != rc->pc || k.fetcher_state != rc->fstate ||
+            k.instruction != rc->instr || k.done != rc->done || k.reset != r->creset[c] ||
+            k.start != r->cstart[c] || k.block_id != r->cbid[c] || k.thread_count != r->ctc[c])
             return *what = 10 + c, false;
         for (int t = 0; t < r->tpb; t++) {
             qwglm_tinygpu_thread th;
             qwglm_tinygpu_get_thread(g, c, t, &th);
             const struct ref_thread *rt = &rc->t[t];
-            if (memcmp(th.regs, rt->r, 16) || th.rs != rt->rs || th.rt != rt->rt || th.alu_out != rt->alu_out ||
-                th.lsu_state != rt->lsu_state || th.lsu_out != rt->lsu_out || th.nzp != rt->nzp ||
-                th.next_pc != rt->next_pc || th.read_valid != rt->rv || th.read_address != rt->ra ||
-                th.write_valid != rt->wv || th.write_address != rt->wa || th.write_data != rt->wd)
+            if (memcmp(th.regs, rt->r, 16) || th.rs != rt->rs || th.rt != rt->rt ||
+                th.alu_out != rt->alu_out || th.lsu_state != rt->lsu_state || th.lsu_out != rt->lsu_out ||
+                th.nzp != rt->nzp || th.next_pc != rt->next_pc || th.read_valid != rt->rv ||
+                th.read_address != rt->ra || th.write_valid != rt->wv || th.write_address != rt->wa ||
+                th.write_data != rt->wd)
                 return *what = 100 + c * 16 + t, false;
         }
     }
@@ -477,10 +487,10 @@ static bool same_state(qwglm_tinygpu *g, const struct ref_gpu *r, int *what)
 
 /* Random programs on random machines: step() is compared with the naive model at every edge (every core and
  * thread register, the data memory); run() (the fast path, which skips quiet units, runs fetches and
- * instructions ahead and jumps over edges where nothing changes) is stopped at random edges and must then match
- * the naive model's state at that edge exactly, twice. */
+ * instructions ahead and jumps over edges where nothing changes) is stopped at random edges and must then
+ * match the naive model's state at that edge exactly, twice. */
 #define RANDOM_LIMIT 1500
-#define N_STOPS 8
+#define N_STOPS      8
 static void test_random_programs(void)
 {
     static struct ref_gpu ref, history[RANDOM_LIMIT + 1]; /* the naive model after every edge */
@@ -508,8 +518,8 @@ static void test_random_programs(void)
         qwglm_tinygpu *g;
         REQUIRE(qwglm_tinygpu_create(&p, &g, NULL) == QWGLM_OK);
         qwglm_tinygpu_launch(g, words, data, threads, NULL);
-        ref_launch(&ref, p.n_cores, p.threads_per_block, p.data_channels, p.program_channels, p.memory_latency,
-                   p.fix_cmp, p.fix_divergence, words, data, threads);
+        ref_launch(&ref, p.n_cores, p.threads_per_block, p.data_channels, p.program_channels,
+                   p.memory_latency, p.fix_cmp, p.fix_divergence, words, data, threads);
         history[0] = ref;
         int what = 0;
         bool same = same_state(g, &ref, &what);

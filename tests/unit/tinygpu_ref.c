@@ -85,16 +85,36 @@ static void decoder(struct ref_core *n, uint16_t w)
     n->reg_write = n->mem_read = n->mem_write = n->nzp_write = n->reg_mux = n->alu_op = 0;
     n->alu_cmp = n->pc_mux = n->ret = 0;
     switch (w >> 12) {
-    case 1: n->pc_mux = 1; break;
-    case 2: n->alu_cmp = 1, n->nzp_write = 1; break;
-    case 3: n->reg_write = 1, n->reg_mux = 0, n->alu_op = 0; break;
-    case 4: n->reg_write = 1, n->reg_mux = 0, n->alu_op = 1; break;
-    case 5: n->reg_write = 1, n->reg_mux = 0, n->alu_op = 2; break;
-    case 6: n->reg_write = 1, n->reg_mux = 0, n->alu_op = 3; break;
-    case 7: n->reg_write = 1, n->reg_mux = 1, n->mem_read = 1; break;
-    case 8: n->mem_write = 1; break;
-    case 9: n->reg_write = 1, n->reg_mux = 2; break;
-    case 15: n->ret = 1; break;
+    case 1:
+        n->pc_mux = 1;
+        break;
+    case 2:
+        n->alu_cmp = 1, n->nzp_write = 1;
+        break;
+    case 3:
+        n->reg_write = 1, n->reg_mux = 0, n->alu_op = 0;
+        break;
+    case 4:
+        n->reg_write = 1, n->reg_mux = 0, n->alu_op = 1;
+        break;
+    case 5:
+        n->reg_write = 1, n->reg_mux = 0, n->alu_op = 2;
+        break;
+    case 6:
+        n->reg_write = 1, n->reg_mux = 0, n->alu_op = 3;
+        break;
+    case 7:
+        n->reg_write = 1, n->reg_mux = 1, n->mem_read = 1;
+        break;
+    case 8:
+        n->mem_write = 1;
+        break;
+    case 9:
+        n->reg_write = 1, n->reg_mux = 2;
+        break;
+    case 15:
+        n->ret = 1;
+        break;
     }
 }
 
@@ -116,8 +136,12 @@ static void core(const struct ref_gpu *og, struct ref_gpu *ng, int ci)
     case FETCH:
         if (o->fstate == 2) n->state = DECODE;
         break;
-    case DECODE: n->state = REQUEST; break;
-    case REQUEST: n->state = WAIT; break;
+    case DECODE:
+        n->state = REQUEST;
+        break;
+    case REQUEST:
+        n->state = WAIT;
+        break;
     case WAIT: {
         int any = 0;
         for (int i = 0; i < tpb; i++)
@@ -128,7 +152,9 @@ static void core(const struct ref_gpu *og, struct ref_gpu *ng, int ci)
         if (!any) n->state = EXECUTE;
         break;
     }
-    case EXECUTE: n->state = UPDATE; break;
+    case EXECUTE:
+        n->state = UPDATE;
+        break;
     case UPDATE:
         if (o->ret) {
             n->done = 1;
@@ -168,17 +194,23 @@ static void core(const struct ref_gpu *og, struct ref_gpu *ng, int ci)
             if (o->alu_cmp)
                 nt->alu_out = og->fix_cmp ? (uint8_t)((rs < rt) << 2 | (rs == rt) << 1 | (rs > rt))
                                           : (uint8_t)((rs != rt) << 2 | (rs == rt) << 1);
-            else if (o->alu_op == 0) nt->alu_out = (uint8_t)(rs + rt);
-            else if (o->alu_op == 1) nt->alu_out = (uint8_t)(rs - rt);
-            else if (o->alu_op == 2) nt->alu_out = (uint8_t)(rs * rt);
-            else nt->alu_out = rt ? (uint8_t)(rs / rt) : 0;
+            else if (o->alu_op == 0)
+                nt->alu_out = (uint8_t)(rs + rt);
+            else if (o->alu_op == 1)
+                nt->alu_out = (uint8_t)(rs - rt);
+            else if (o->alu_op == 2)
+                nt->alu_out = (uint8_t)(rs * rt);
+            else
+                nt->alu_out = rt ? (uint8_t)(rs / rt) : 0;
         }
         /* lsu.sv */
         if (o->mem_read) switch (ot->lsu_state) {
             case L_IDLE:
                 if (o->state == REQUEST) nt->lsu_state = L_REQUESTING;
                 break;
-            case L_REQUESTING: nt->rv = 1, nt->ra = ot->rs, nt->lsu_state = L_WAITING; break;
+            case L_REQUESTING:
+                nt->rv = 1, nt->ra = ot->rs, nt->lsu_state = L_WAITING;
+                break;
             case L_WAITING:
                 if (og->s_rr[k]) nt->rv = 0, nt->lsu_out = og->s_rd[k], nt->lsu_state = L_DONE;
                 break;
@@ -190,7 +222,9 @@ static void core(const struct ref_gpu *og, struct ref_gpu *ng, int ci)
             case L_IDLE:
                 if (o->state == REQUEST) nt->lsu_state = L_REQUESTING;
                 break;
-            case L_REQUESTING: nt->wv = 1, nt->wa = ot->rs, nt->wd = ot->rt, nt->lsu_state = L_WAITING; break;
+            case L_REQUESTING:
+                nt->wv = 1, nt->wa = ot->rs, nt->wd = ot->rt, nt->lsu_state = L_WAITING;
+                break;
             case L_WAITING:
                 if (og->s_wr[k]) nt->wv = 0, nt->lsu_state = L_DONE;
                 break;
@@ -209,7 +243,8 @@ static void dispatcher(const struct ref_gpu *o, struct ref_gpu *n, int reset, in
 {
     if (reset) {
         n->done = 0, n->bd = 0, n->bdone = 0, n->start_exec = 0;
-        for (int i = 0; i < o->n_cores; i++) n->cstart[i] = 0, n->creset[i] = 1, n->cbid[i] = 0, n->ctc[i] = 4;
+        for (int i = 0; i < o->n_cores; i++)
+            n->cstart[i] = 0, n->creset[i] = 1, n->cbid[i] = 0, n->ctc[i] = 4;
         for (int i = 0; i < o->n_cores; i++) n->ctc[i] = (uint8_t)o->tpb;
         return;
     }
@@ -270,35 +305,40 @@ static void edge(struct ref_gpu *g, int reset, int dcr_we, int start)
     for (int c = o->dch - 1; c >= 0; c--)
         if (d_act_w[c]) n.data[o->dc.mwa[c]] = (uint8_t)o->dc.mwd[c];
     /* dcr.sv */
-    if (reset) n.dcr = 0;
-    else if (dcr_we) n.dcr = (uint8_t)o->threads;
+    if (reset)
+        n.dcr = 0;
+    else if (dcr_we)
+        n.dcr = (uint8_t)o->threads;
     dispatcher(o, &n, reset, start);
     /* controllers: program (consumers: fetchers), data (consumers: LSUs through the pipe stage) */
     uint8_t f_rv[REF_MAX_CORES], f_ra[REF_MAX_CORES];
     for (int i = 0; i < o->n_cores; i++) f_rv[i] = o->core[i].frv, f_ra[i] = o->core[i].fra;
-    controller(&o->pc, &n.pc, o->pch, o->n_cores, f_rv, f_ra, NULL, NULL, NULL, o->p_ready, o->p_data, NULL, reset);
+    controller(&o->pc, &n.pc, o->pch, o->n_cores, f_rv, f_ra, NULL, NULL, NULL, o->p_ready, o->p_data, NULL,
+               reset);
     uint16_t d_data16[REF_MAX_CH];
     for (int c = 0; c < REF_MAX_CH; c++) d_data16[c] = o->d_data[c];
-    controller(&o->dc, &n.dc, o->dch, ncons, o->q_rv, o->q_ra, o->q_wv, o->q_wa, o->q_wd, o->d_ready, d_data16,
-               o->d_wready, reset);
+    controller(&o->dc, &n.dc, o->dch, ncons, o->q_rv, o->q_ra, o->q_wv, o->q_wa, o->q_wd, o->d_ready,
+               d_data16, o->d_wready, reset);
     for (int i = 0; i < o->n_cores; i++) core(o, &n, i);
     /* gpu.sv pipe stages, never reset */
     for (int i = 0; i < o->n_cores; i++)
         for (int t = 0; t < o->tpb; t++) {
             int k = i * o->tpb + t;
             const struct ref_thread *th = &o->core[i].t[t];
-            n.q_rv[k] = th->rv, n.q_ra[k] = th->ra, n.q_wv[k] = th->wv, n.q_wa[k] = th->wa, n.q_wd[k] = th->wd;
+            n.q_rv[k] = th->rv, n.q_ra[k] = th->ra, n.q_wv[k] = th->wv, n.q_wa[k] = th->wa,
+            n.q_wd[k] = th->wd;
             n.s_rr[k] = o->dc.crr[k], n.s_rd[k] = (uint8_t)o->dc.crd[k], n.s_wr[k] = o->dc.cwr[k];
         }
     *g = n;
 }
 
-void ref_launch(struct ref_gpu *g, int n_cores, int tpb, int dch, int pch, int latency, int fix_cmp, int fix_div,
-                const uint16_t *prog, const uint8_t *data, int threads)
+void ref_launch(struct ref_gpu *g, int n_cores, int tpb, int dch, int pch, int latency, int fix_cmp,
+                int fix_div, const uint16_t *prog, const uint8_t *data, int threads)
 {
     memset(g, 0, sizeof *g);
     g->latency = latency;
-    g->n_cores = n_cores, g->tpb = tpb, g->dch = dch, g->pch = pch, g->fix_cmp = fix_cmp, g->fix_div = fix_div;
+    g->n_cores = n_cores, g->tpb = tpb, g->dch = dch, g->pch = pch, g->fix_cmp = fix_cmp,
+    g->fix_div = fix_div;
     g->threads = threads;
     memcpy(g->prog, prog, sizeof g->prog);
     memcpy(g->data, data, sizeof g->data);

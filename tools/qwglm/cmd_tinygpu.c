@@ -4,8 +4,8 @@
  *   qwglm tinygpu asm FILE.asm -o KERNEL [--data DATA]
  *   qwglm tinygpu disasm KERNEL
  *
- * `run` prints {"cycles": N, "done": true|false, "threads": T, "program_words": W, "data_memory": [256 bytes]}
- * and exits 0 when the kernel finished, 2 when it reached the cycle limit, 1 on bad input. */
+ * `run` prints {"cycles": N, "done": true|false, "threads": T, "program_words": W, "data_memory": [256
+ * bytes]} and exits 0 when the kernel finished, 2 when it reached the cycle limit, 1 on bad input. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,30 +18,32 @@
 #include "commands.h"
 #include "qwglm_tinygpu.h"
 
-#define CMD "tinygpu"
-#define MAX_FILE (1u << 20)
+#define CMD                "tinygpu"
+#define MAX_FILE           (1u << 20)
 #define DEFAULT_MAX_CYCLES 10000000ull
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: qwglm tinygpu run KERNEL DATA THREADS [--max-cycles N] [--trace]\n"
-            "                         [--cores N] [--threads-per-block N] [--data-channels N]\n"
-            "                         [--program-channels N] [--latency N] [--fix-cmp] [--fix-divergence]\n"
-            "       qwglm tinygpu asm FILE.asm -o KERNEL [--data DATA]\n"
-            "       qwglm tinygpu disasm KERNEL\n"
-            "\n"
-            "run: simulates the tiny-gpu RTL cycle for cycle and prints the cycle count and the data memory as JSON.\n"
-            "  KERNEL  program words, hex (50de) or 16-digit binary, one per token; or an assembly file (*.asm)\n"
-            "  DATA    data bytes, decimal; '-' for none (or the .data of an assembly KERNEL)\n"
-            "  THREADS thread count 0..255; '-' takes the .threads of an assembly KERNEL\n"
-            "  --max-cycles N  stop at edge N (default %llu); exit status 2 when reached\n"
-            "  --trace         one line per cycle on stderr (core states, memory traffic, register writes)\n"
-            "  machine flags   default to the RTL: 2 cores, 4 threads per block, 4 data channels, 1 program\n"
-            "                  channel, memory latency 1, the RTL's CMP and divergence behaviour\n"
-            "asm: assembles the README syntax into a kernel file (hex), and its .data into a data file.\n"
-            "disasm: prints a listing of a kernel file that assembles back to the same words.\n",
-            DEFAULT_MAX_CYCLES);
+    fprintf(
+        f,
+        "usage: qwglm tinygpu run KERNEL DATA THREADS [--max-cycles N] [--trace]\n"
+        "                         [--cores N] [--threads-per-block N] [--data-channels N]\n"
+        "                         [--program-channels N] [--latency N] [--fix-cmp] [--fix-divergence]\n"
+        "       qwglm tinygpu asm FILE.asm -o KERNEL [--data DATA]\n"
+        "       qwglm tinygpu disasm KERNEL\n"
+        "\n"
+        "run: simulates the tiny-gpu RTL cycle for cycle and prints the cycle count and the data memory as "
+        "JSON.\n"
+        "  KERNEL  program words, hex (50de) or 16-digit binary, one per token; or an assembly file (*.asm)\n"
+        "  DATA    data bytes, decimal; '-' for none (or the .data of an assembly KERNEL)\n"
+        "  THREADS thread count 0..255; '-' takes the .threads of an assembly KERNEL\n"
+        "  --max-cycles N  stop at edge N (default %llu); exit status 2 when reached\n"
+        "  --trace         one line per cycle on stderr (core states, memory traffic, register writes)\n"
+        "  machine flags   default to the RTL: 2 cores, 4 threads per block, 4 data channels, 1 program\n"
+        "                  channel, memory latency 1, the RTL's CMP and divergence behaviour\n"
+        "asm: assembles the README syntax into a kernel file (hex), and its .data into a data file.\n"
+        "disasm: prints a listing of a kernel file that assembles back to the same words.\n",
+        DEFAULT_MAX_CYCLES);
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -114,7 +116,8 @@ static int machine_flag(const char *flag, const char *value, qwglm_tinygpu_param
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (strcmp(flag, flags[i].name) == 0) {
             long v;
-            if (!cli_parse_int(value, 1, 1000, &v)) return cli_usage_error(CMD, "%s: bad value '%s'", flag, value);
+            if (!cli_parse_int(value, 1, 1000, &v))
+                return cli_usage_error(CMD, "%s: bad value '%s'", flag, value);
             *(int *)((char *)p + flags[i].offset) = (int)v;
             return 0;
         }
@@ -133,7 +136,8 @@ static int tinygpu_run(int argc, char **argv)
         if (strcmp(a, "--max-cycles") == 0) {
             const char *v = cli_value(CMD, argc, argv, &i);
             if (!v) return 2;
-            if (!cli_parse_u64(v, &max_cycles)) return cli_usage_error(CMD, "--max-cycles: bad value '%s'", v);
+            if (!cli_parse_u64(v, &max_cycles))
+                return cli_usage_error(CMD, "--max-cycles: bad value '%s'", v);
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
@@ -241,7 +245,8 @@ static int tinygpu_asm(int argc, char **argv)
     if (data_out) {
         struct qw_str d = {.max = 1u << 20};
         qw_str_printf(&d, "# data image from %s (decimal bytes from address 0)\n", src);
-        for (int i = 0; i < prog.n_data; i++) qw_str_printf(&d, "%d%s", prog.data[i], i % 16 == 15 ? "\n" : " ");
+        for (int i = 0; i < prog.n_data; i++)
+            qw_str_printf(&d, "%d%s", prog.data[i], i % 16 == 15 ? "\n" : " ");
         if (prog.n_data % 16) qw_str_putc(&d, '\n');
         rc = d.failed ? cli_error(CMD, "out of memory") : write_out(data_out, &d);
         qw_str_free(&d);
