@@ -78,9 +78,9 @@ QWGLM_API qwglm_status qwglm_tinygpu_launch(qwglm_tinygpu *g, const uint16_t *pr
                                             int threads, char *err);
 /* Simulates the next rising edge and records what it did (see get_traffic). Returns 1 when `done` is set. */
 QWGLM_API int qwglm_tinygpu_step(qwglm_tinygpu *g);
-/* Simulates edges until `done` rises or the edge index reaches max_cycles, whichever comes first; the fast
- * path, which records no traffic. Returns 1 when done. Running past done changes nothing but the cycle count.
- */
+/* Simulates edges until `done` rises or the edge index reaches max_cycles, whichever comes first (N more
+ * cycles: max_cycles = qwglm_tinygpu_cycles(g) + N). The fast path: it records no traffic, but leaves every
+ * register exactly as step() would. Returns 1 when done; once done, it returns at once. */
 QWGLM_API int qwglm_tinygpu_run(qwglm_tinygpu *g, uint64_t max_cycles);
 /* Index of the last simulated edge (0 right after launch). */
 QWGLM_API uint64_t qwglm_tinygpu_cycles(const qwglm_tinygpu *g);

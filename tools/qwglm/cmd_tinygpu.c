@@ -172,7 +172,9 @@ static int tinygpu_run(int argc, char **argv)
         memset(prog.data, 0, sizeof prog.data);
     }
     long threads;
-    if (strcmp(pos[2], "-") == 0 && is_asm && prog.threads >= 0)
+    if (strcmp(pos[2], "-") == 0 && is_asm && prog.threads < 0)
+        return cli_usage_error(CMD, "THREADS '-' needs a .threads line in %s", pos[0]);
+    if (strcmp(pos[2], "-") == 0 && is_asm)
         threads = prog.threads;
     else if (!cli_parse_int(pos[2], 0, 255, &threads))
         return cli_usage_error(CMD, "THREADS must be 0..255, got '%s'", pos[2]);
