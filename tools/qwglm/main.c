@@ -15,6 +15,8 @@ static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
     {"speak", cmd_speak, "text to speech with a Piper voice"},
     {"transcribe", cmd_transcribe, "speech to text with a Parakeet TDT model"},
+    {"serve", cmd_serve, "serve the OpenAI-compatible API and the web app"},
+    {"tinygpu", cmd_tinygpu, "run, assemble and disassemble tiny-gpu kernels (cycle-accurate simulator)"},
 };
 
 static void usage(FILE *out)
