@@ -4,5 +4,7 @@
 #define QWGLM_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ struct command {
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"tokenize", cmd_tokenize, "text <-> token ids (JSON Lines on stdin)"},
+    {"template", cmd_template, "render the chat template for a JSON request on stdin"},
 };
 
 static void usage(FILE *out)
