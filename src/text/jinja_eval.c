@@ -173,7 +173,7 @@ static bool slice_bounds(struct jrender *r, struct jv start, struct jv stop, str
     for (int k = 0; k < 2; k++) {
         struct jv v = ends[k];
         if (v.t == JT_NONE || v.t == JT_UNDEF) {
-            *outs[k] = (*st > 0) == (k == 0) ? (*st > 0 ? 0 : n - 1) : (*st > 0 ? n : -1);
+            *outs[k] = k == 0 ? (*st > 0 ? 0 : n - 1) : (*st > 0 ? n : -1);
             continue;
         }
         if (v.t != JT_INT && v.t != JT_BOOL) return jr_fail(r, QWGLM_ERR_FORMAT, "slice indices must be integers or None");
