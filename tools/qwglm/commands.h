@@ -4,6 +4,8 @@
 #define QWGLM_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_speak(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 

@@ -11,7 +11,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", cmd_run, "generate text from a prompt"},
     {"version", cmd_version, "print the version"},
+    {"speak", cmd_speak, "text to speech with a Piper voice"},
     {"tokenize", cmd_tokenize, "text <-> token ids (JSON Lines on stdin)"},
     {"template", cmd_template, "render the chat template for a JSON request on stdin"},
 };
