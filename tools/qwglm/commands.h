@@ -8,5 +8,6 @@ int cmd_run(int argc, char **argv);
 int cmd_speak(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif

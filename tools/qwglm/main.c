@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
+    {"chat", cmd_chat, "chat with the model in the terminal"},
     {"version", cmd_version, "print the version"},
     {"speak", cmd_speak, "text to speech with a Piper voice"},
     {"tokenize", cmd_tokenize, "text <-> token ids (JSON Lines on stdin)"},
