@@ -254,7 +254,7 @@ static bool emit(struct cpbuf *b, struct qw_str *out)
  * combine with what precedes it and does not decompose into something that starts with a mark. */
 static bool is_boundary(uint32_t cp, bool nfc)
 {
-    if (cp < 0x300 || cp >= UNI_BAD_BYTE) return true;
+    if (cp < (nfc ? 0x300u : 0xc0u) || cp >= UNI_BAD_BYTE) return true; /* Latin-1 letters decompose in NFD */
     const struct uni_record *r = uni_get(cp);
     if (r->ccc) return false;
     if (nfc) return !(r->flags & (UNI_NFC_NO | UNI_NFC_MAYBE));
