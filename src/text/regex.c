@@ -1044,21 +1044,24 @@ static inline bool guard_ok(const struct regex *re, int32_t gi, const char *s, s
     return false;
 }
 
-static bool push(struct run *r, int kind, int pc, size_t pos, size_t aux)
+static bool grow_stack(struct run *r)
 {
     struct regex_vm *vm = r->vm;
-    if (r->top == vm->cap) {
-        size_t cap = vm->cap ? vm->cap * 2 : 256, bytes;
-        if (!size_mul_ok(cap, sizeof *vm->stack, &bytes)) return false;
-        struct regex_frame *st = qw_realloc(vm->stack, bytes);
-        if (!st) {
-            qw_fail(r->e, QWGLM_ERR_NOMEM, "regex: out of memory for the backtracking stack");
-            return false;
-        }
-        vm->stack = st;
-        vm->cap = cap;
+    size_t cap = vm->cap ? vm->cap * 2 : 256, bytes;
+    struct regex_frame *st = size_mul_ok(cap, sizeof *vm->stack, &bytes) ? qw_realloc(vm->stack, bytes) : NULL;
+    if (!st) {
+        qw_fail(r->e, QWGLM_ERR_NOMEM, "regex: out of memory for the backtracking stack");
+        return false;
     }
-    vm->stack[r->top++] = (struct regex_frame){kind, pc, pos, aux};
+    vm->stack = st;
+    vm->cap = cap;
+    return true;
+}
+
+static inline bool push(struct run *r, int kind, int pc, size_t pos, size_t aux)
+{
+    if (r->top == r->vm->cap && !grow_stack(r)) return false;
+    r->vm->stack[r->top++] = (struct regex_frame){kind, pc, pos, aux};
     return true;
 }
 
