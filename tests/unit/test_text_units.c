@@ -8,6 +8,7 @@
 #include "base/utf8.h"
 #include "test.h"
 #include "text/regex.h"
+#include "text/template.h"
 #include "text/think.h"
 #include "text/tok_impl.h"
 #include "text/tokenizer.h"
@@ -353,6 +354,73 @@ static void test_think(void)
     }
 }
 
+/* Every allocation failing in turn: an error or a correct result, never a crash or a leak (ASan checks leaks). */
+static void test_alloc_failures(void)
+{
+    static const char tok_json[] =
+        "{\"added_tokens\": [{\"id\": 260, \"content\": \"<x>\", \"special\": true, \"normalized\": false}], "
+        "\"normalizer\": {\"type\": \"NFC\"}, \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": "
+        "\"Split\", \"pattern\": {\"Regex\": \"(?i:'s|'t)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
+        "\"use_regex\": false}]}, \"decoder\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", "
+        "\"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2, \"\u0120\": 3, \"\u0120ab\": 4, \"\u00c3\": 5, \"\u00a9\": 6, "
+        "\"\u00c3\u00a9\": 7}, \"merges\": [\"a b\", \"\u0120 ab\", \"\u00c3 \u00a9\"]}}";
+    const char *text = "ab ab<x>e\xcc\x81" "ab";
+    int32_t want[] = {2, 4, 260, 7, 2};
+    bool done = false;
+    for (long n = 0; n < 400 && !done; n++) {
+        qw_mem_fail_after(n);
+        struct tokenizer *t = NULL;
+        struct tok_ids ids = {0};
+        struct qw_str out = {0};
+        struct qw_err e = {0};
+        qwglm_status st = tokenizer_load(tok_json, sizeof tok_json - 1, NULL, 0, "t", &t, &e);
+        if (!st) st = tokenizer_encode(t, text, strlen(text), &ids, &e);
+        if (!st) st = tokenizer_decode(t, ids.v, ids.n, false, &out, &e);
+        qw_mem_fail_after(-1);
+        if (!st) {
+            CHECKF(ids.n == 5 && !memcmp(ids.v, want, sizeof want), "%zu ids: %d %d %d", ids.n, ids.v[0], ids.v[1], ids.n > 2 ? ids.v[2] : -1);
+            CHECK(out.len == 12 && !memcmp(out.data, "ab ab<x>\xc3\xa9" "ab", 12));
+            done = true;
+        } else {
+            CHECKF(st == QWGLM_ERR_NOMEM, "allocation %ld: %s", n, e.msg);
+        }
+        qw_str_free(&out);
+        qw_free(ids.v);
+        tokenizer_free(t);
+    }
+    CHECK(done);
+    static const char request[] =
+        "{\"messages\": [{\"role\": \"system\", \"content\": \"S\"}, {\"role\": \"user\", \"content\": \"Q\"}, "
+        "{\"role\": \"assistant\", \"content\": \"<think>\\nr\\n</think>\\n\\nA\", \"tool_calls\": [{\"function\": "
+        "{\"name\": \"f\", \"arguments\": {\"x\": [1, 2.5]}}}]}, {\"role\": \"tool\", \"content\": \"R\"}], "
+        "\"tools\": [{\"type\": \"function\"}], \"add_generation_prompt\": true, \"enable_thinking\": false}";
+    char *config;
+    size_t config_n;
+    struct qw_err e = {0};
+    REQUIRE(qw_read_file("tests/fixtures/qwen3-micro/tokenizer_config.json", 1 << 20, &config, &config_n, &e) == 0);
+    struct json_doc req;
+    REQUIRE(json_parse(request, sizeof request - 1, &req, &e) == QWGLM_OK);
+    size_t want_len = 0;
+    done = false;
+    for (long n = 0; n < 20000 && !done; n++) {
+        qw_mem_fail_after(n);
+        struct chat_template *t = NULL;
+        struct qw_str out = {0};
+        qwglm_status st = chat_template_load(config, config_n, NULL, 0, &t, &e);
+        if (!st) st = chat_template_render(t, &req.root, &out, &e);
+        qw_mem_fail_after(-1);
+        if (!st) {
+            want_len = out.len;
+            done = true;
+        }
+        qw_str_free(&out);
+        chat_template_free(t);
+    }
+    CHECK(done && want_len > 300);
+    json_doc_free(&req);
+    qw_free(config);
+}
+
 int main(void)
 {
     test_normalization();
@@ -363,5 +431,6 @@ int main(void)
     test_added_tokens();
     test_detok_stream();
     test_think();
+    test_alloc_failures();
     return test_report("test_text_units");
 }
