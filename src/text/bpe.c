@@ -9,7 +9,7 @@
 #include "base/mem.h"
 #include "text/tok_impl.h"
 
-#define SMALL_WORD 48          /* pieces up to this many symbols use the array scan */
+#define SMALL_WORD 16          /* pieces up to this many symbols use the array scan */
 #define CACHE_MAX_PIECE 64     /* longer pieces are not cached */
 #define CACHE_MAX_ENTRIES 65536
 

@@ -103,6 +103,45 @@ struct jinja_template {
     struct jnode *root;
 };
 
+/* ---- lexer and parser (jinja_lex.c, jinja_parse.c) ---- */
+
+#define MAX_NESTING 200
+#define MAX_TOKENS (1 << 22)
+
+enum tok_type { T_DATA, T_VAR_BEGIN, T_VAR_END, T_BLOCK_BEGIN, T_BLOCK_END, T_NAME, T_STRING, T_INT, T_FLOAT, T_OP,
+                T_EOF };
+
+struct token {
+    uint8_t type, op;
+    int line;
+    const char *s; /* DATA, NAME, STRING: text (arena, NUL-terminated) */
+    size_t n;
+    int64_t i;
+    double f;
+};
+
+struct jparser {
+    struct jarena *a;
+    struct qw_err *e;
+    qwglm_status st;
+    struct token *toks;
+    size_t n_toks, cap_toks, pos;
+    int depth;
+};
+
+struct jop_name {
+    const char *s;
+    uint8_t op;
+};
+#define JINJA_N_OPERATORS 26
+extern const struct jop_name jinja_operators[JINJA_N_OPERATORS];
+
+/* Tokenizes src into p->toks, ending with T_EOF. */
+bool jinja_lex(struct jparser *p, const char *src, size_t len);
+/* Record a syntax error naming the line (first one wins) / out of memory; return false. */
+bool jp_fail(struct jparser *p, int line, const char *fmt, const char *arg);
+bool jp_nomem(struct jparser *p);
+
 struct jmacro {
     const struct jnode *node;  /* JS_MACRO */
     struct jframe *closure;    /* the scope it was defined in, read at call time */
@@ -187,6 +226,22 @@ bool jlib_method(struct jrender *r, const struct jmethod *m, const struct jargs 
 /* attribute of a value that is a method (str.startswith, dict.items, ...): a bound method, else false */
 bool jlib_get_method(struct jrender *r, struct jv self, const char *name, struct jv *out);
 bool jlib_loop_attr(struct jrender *r, struct jloop *loop, const char *name, struct jv *out);
+
+/* helpers shared by the built-ins (jinja_lib.c, jinja_str.c) */
+const struct jv *jl_arg(const struct jargs *a, int pos, const char *name); /* position pos or keyword name */
+struct jv jl_str_of(struct jrender *r, struct jv v);                        /* Python's str(v) */
+struct jv jl_mkstr(struct jrender *r, const char *s, size_t n);
+bool jl_need_str(struct jrender *r, const struct jv *v, const char *what);
+bool jl_as_int(const struct jv *v, int64_t *out);
+enum { CASE_LOWER, CASE_UPPER, CASE_TITLE, CASE_CAPITALIZE };
+bool jl_is_pyspace(uint32_t cp);
+struct jv jl_strip(struct jrender *r, const struct jstr *s, const struct jstr *chars, bool left, bool right);
+struct jv jl_change_case(struct jrender *r, const struct jstr *s, int mode);
+struct jv jl_replace(struct jrender *r, const struct jstr *s, const struct jstr *old, const struct jstr *new_,
+                     int64_t count);
+bool jl_splitlines(struct jrender *r, const struct jstr *s, bool keepends, struct jv *out);
+bool jl_case_test(const struct jstr *s, bool upper);
+bool jl_str_method(struct jrender *r, struct jv self, const char *name, const struct jargs *a, struct jv *out);
 
 /* evaluator entry points the built-ins need (jinja_eval.c) */
 bool jeval_call_macro(struct jrender *r, const struct jmacro *m, const struct jargs *a, struct jv *out);

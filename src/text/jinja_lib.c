@@ -16,7 +16,7 @@
 /* ---- arguments ---- */
 
 /* The argument at position pos or named name, or NULL. */
-static const struct jv *arg(const struct jargs *a, int pos, const char *name)
+const struct jv *jl_arg(const struct jargs *a, int pos, const char *name)
 {
     if (pos >= 0 && pos < a->n_pos) return &a->pos[pos];
     for (int i = 0; i < a->n_kw; i++)
@@ -24,7 +24,7 @@ static const struct jv *arg(const struct jargs *a, int pos, const char *name)
     return NULL;
 }
 
-static struct jv str_of(struct jrender *r, struct jv v)
+struct jv jl_str_of(struct jrender *r, struct jv v)
 {
     if (v.t == JT_STR) return v;
     struct qw_str s = {0};
@@ -35,487 +35,24 @@ static struct jv str_of(struct jrender *r, struct jv v)
     return jv_from_qstr(r, &s);
 }
 
-static struct jv mkstr(struct jrender *r, const char *s, size_t n)
+struct jv jl_mkstr(struct jrender *r, const char *s, size_t n)
 {
     struct jv v = jv_str(&r->arena, s, n);
     if (v.t != JT_STR) jr_nomem(r);
     return v;
 }
 
-static bool need_str(struct jrender *r, const struct jv *v, const char *what)
+bool jl_need_str(struct jrender *r, const struct jv *v, const char *what)
 {
     if (v && v->t == JT_STR) return true;
     return jr_fail(r, QWGLM_ERR_FORMAT, "%s must be a string, not %s", what, v ? jv_type_name(*v) : "nothing");
 }
 
-static bool as_int(const struct jv *v, int64_t *out)
+bool jl_as_int(const struct jv *v, int64_t *out)
 {
     if (!v || (v->t != JT_INT && v->t != JT_BOOL)) return false;
     *out = v->t == JT_INT ? v->u.i : v->u.b;
     return true;
-}
-
-/* ---- strings ---- */
-
-static bool is_pyspace(uint32_t cp)
-{
-    if (cp < 0x80) return cp == ' ' || (cp >= 9 && cp <= 13) || (cp >= 28 && cp <= 31);
-    return cp <= UNI_MAX && (uni_get(cp)->flags & UNI_PY_SPACE);
-}
-
-static bool in_chars(uint32_t cp, const struct jstr *chars)
-{
-    for (size_t i = 0; i < chars->len;) {
-        uint32_t c;
-        i += uni_next(chars->p + i, chars->len - i, &c);
-        if (c == cp) return true;
-    }
-    return false;
-}
-
-/* str.strip / lstrip / rstrip with chars (NULL: whitespace) */
-static struct jv strip(struct jrender *r, const struct jstr *s, const struct jstr *chars, bool left, bool right)
-{
-    size_t a = 0, b = s->len;
-    uint32_t cp;
-    while (left && a < b) {
-        size_t l = uni_next(s->p + a, b - a, &cp);
-        if (chars ? !in_chars(cp, chars) : !is_pyspace(cp)) break;
-        a += l;
-    }
-    while (right && b > a) {
-        size_t l = uni_prev_len(s->p + a, b - a);
-        uni_next(s->p + b - l, l, &cp);
-        if (chars ? !in_chars(cp, chars) : !is_pyspace(cp)) break;
-        b -= l;
-    }
-    return mkstr(r, s->p + a, b - a);
-}
-
-static void put_cp(struct qw_str *o, uint32_t cp)
-{
-    char u[4];
-    if (cp >= UNI_BAD_BYTE) {
-        u[0] = (char)(cp - UNI_BAD_BYTE);
-        qw_str_append(o, u, 1);
-    } else {
-        qw_str_append(o, u, utf8_encode(cp, u));
-    }
-}
-
-static bool cased(uint32_t cp) { return cp <= UNI_MAX && (uni_get(cp)->flags & UNI_CASED); }
-static bool case_ignorable(uint32_t cp) { return cp <= UNI_MAX && (uni_get(cp)->flags & UNI_CASE_IGNORABLE); }
-
-/* Python's Final_Sigma rule for lower(): a capital sigma after a cased letter and not before one. */
-static bool final_sigma(const char *s, size_t n, size_t at, size_t len)
-{
-    uint32_t cp;
-    size_t i = at;
-    bool before = false;
-    while (i > 0) {
-        size_t l = uni_prev_len(s, i);
-        uni_next(s + i - l, l, &cp);
-        i -= l;
-        if (case_ignorable(cp)) continue;
-        before = cased(cp);
-        break;
-    }
-    if (!before) return false;
-    for (i = at + len; i < n;) {
-        i += uni_next(s + i, n - i, &cp);
-        if (case_ignorable(cp)) continue;
-        return !cased(cp);
-    }
-    return true;
-}
-
-enum { CASE_LOWER, CASE_UPPER, CASE_TITLE, CASE_CAPITALIZE };
-
-static struct jv change_case(struct jrender *r, const struct jstr *s, int mode)
-{
-    struct qw_str o = {0};
-    bool prev_cased = false, first = true;
-    for (size_t i = 0; i < s->len;) {
-        uint32_t cp, m[3];
-        size_t l = uni_next(s->p + i, s->len - i, &cp), k;
-        int which = mode == CASE_UPPER ? UNI_UPPER : UNI_LOWER;
-        if (mode == CASE_TITLE) which = prev_cased ? UNI_LOWER : UNI_TITLE;
-        if (mode == CASE_CAPITALIZE) which = first ? UNI_TITLE : UNI_LOWER;
-        if (cp >= UNI_BAD_BYTE) {
-            m[0] = cp;
-            k = 1;
-        } else if (which == UNI_LOWER && cp == 0x3a3) {
-            m[0] = final_sigma(s->p, s->len, i, l) ? 0x3c2 : 0x3c3;
-            k = 1;
-        } else {
-            k = uni_case_map(cp, which, m);
-        }
-        for (size_t j = 0; j < k; j++) put_cp(&o, m[j]);
-        prev_cased = cased(cp);
-        first = false;
-        i += l;
-    }
-    return jv_from_qstr(r, &o);
-}
-
-static bool str_find(const struct jstr *s, const struct jstr *sub, size_t from, bool last, size_t *at)
-{
-    if (sub->len > s->len) return false;
-    if (last) {
-        for (size_t i = s->len - sub->len + 1; i-- > from;)
-            if (memcmp(s->p + i, sub->p, sub->len) == 0) return *at = i, true;
-        return false;
-    }
-    if (sub->len == 0) return *at = from, from <= s->len;
-    const char *hit = memmem(s->p + from, s->len - from, sub->p, sub->len);
-    if (!hit) return false;
-    *at = (size_t)(hit - s->p);
-    return true;
-}
-
-/* str.split / rsplit (sep NULL: runs of whitespace) */
-static bool split(struct jrender *r, const struct jstr *s, const struct jstr *sep, int64_t maxsplit, bool from_right,
-                  struct jv *out)
-{
-    struct jv parts[2048];
-    size_t n = 0;
-    struct qw_str dummy = {0};
-    (void)dummy;
-    if (sep && sep->len == 0) return jr_fail(r, QWGLM_ERR_FORMAT, "empty separator");
-    /* collect [a, b) spans, then build the list */
-    size_t cap = 64, count = 0;
-    size_t *spans = qw_malloc(cap * 2 * sizeof *spans);
-    if (!spans) return jr_nomem(r);
-    bool ok = true;
-#define PUSH(a_, b_)                                                                                                  \
-    do {                                                                                                           \
-        if (count == cap) {                                                                                        \
-            size_t *ns_ = qw_realloc(spans, cap * 4 * sizeof *spans);                                              \
-            if (!ns_) { ok = false; break; }                                                                       \
-            spans = ns_;                                                                                           \
-            cap *= 2;                                                                                              \
-        }                                                                                                          \
-        spans[2 * count] = (a_);                                                                                   \
-        spans[2 * count + 1] = (b_);                                                                               \
-        count++;                                                                                                   \
-    } while (0)
-    if (sep) {
-        if (!from_right) {
-            size_t i = 0, at;
-            while ((maxsplit < 0 || (int64_t)count < maxsplit) && str_find(s, sep, i, false, &at)) {
-                PUSH(i, at);
-                i = at + sep->len;
-            }
-            PUSH(i, s->len);
-        } else {
-            size_t end = s->len, at;
-            while ((maxsplit < 0 || (int64_t)count < maxsplit) && end >= sep->len) {
-                struct jstr *tmp = NULL;
-                (void)tmp;
-                bool found = false;
-                for (size_t i = end - sep->len + 1; i-- > 0;)
-                    if (memcmp(s->p + i, sep->p, sep->len) == 0) {
-                        at = i;
-                        found = true;
-                        break;
-                    }
-                if (!found) break;
-                PUSH(at + sep->len, end);
-                end = at;
-            }
-            PUSH(0, end);
-        }
-    } else {
-        /* whitespace split: no empty strings, maxsplit counts splits */
-        size_t i = 0;
-        uint32_t cp;
-        if (!from_right) {
-            while (i < s->len) {
-                size_t l;
-                while (i < s->len && (l = uni_next(s->p + i, s->len - i, &cp), is_pyspace(cp))) i += l;
-                if (i >= s->len) break;
-                if (maxsplit >= 0 && (int64_t)count >= maxsplit) {
-                    /* the rest, with trailing whitespace stripped */
-                    size_t e = s->len;
-                    while (e > i) {
-                        size_t pl = uni_prev_len(s->p + i, e - i);
-                        uni_next(s->p + e - pl, pl, &cp);
-                        if (!is_pyspace(cp)) break;
-                        e -= pl;
-                    }
-                    PUSH(i, e);
-                    break;
-                }
-                size_t j = i;
-                while (j < s->len && (l = uni_next(s->p + j, s->len - j, &cp), !is_pyspace(cp))) j += l;
-                PUSH(i, j);
-                i = j;
-            }
-        } else {
-            size_t e = s->len;
-            while (e > 0) {
-                size_t l;
-                while (e > 0 && (l = uni_prev_len(s->p, e), uni_next(s->p + e - l, l, &cp), is_pyspace(cp))) e -= l;
-                if (e == 0) break;
-                if (maxsplit >= 0 && (int64_t)count >= maxsplit) {
-                    size_t b = 0;
-                    while (b < e && (l = uni_next(s->p + b, e - b, &cp), is_pyspace(cp))) b += l;
-                    PUSH(b, e);
-                    break;
-                }
-                size_t b = e;
-                while (b > 0 && (l = uni_prev_len(s->p, b), uni_next(s->p + b - l, l, &cp), !is_pyspace(cp))) b -= l;
-                PUSH(b, e);
-                e = b;
-            }
-        }
-    }
-#undef PUSH
-    (void)parts;
-    (void)n;
-    if (!ok) {
-        qw_free(spans);
-        return jr_nomem(r);
-    }
-    *out = jv_list(&r->arena, count, false);
-    for (size_t k = 0; out->t == JT_LIST && k < count; k++) {
-        size_t idx = from_right ? count - 1 - k : k;
-        out->u.l->v[k] = mkstr(r, s->p + spans[2 * idx], spans[2 * idx + 1] - spans[2 * idx]);
-    }
-    qw_free(spans);
-    return out->t == JT_LIST ? r->st == QWGLM_OK : jr_nomem(r);
-}
-
-static bool is_line_break(uint32_t cp)
-{
-    return cp == '\n' || cp == '\r' || cp == 0x0b || cp == 0x0c || (cp >= 0x1c && cp <= 0x1e) || cp == 0x85 ||
-           cp == 0x2028 || cp == 0x2029;
-}
-
-static bool splitlines(struct jrender *r, const struct jstr *s, bool keepends, struct jv *out)
-{
-    struct jv list = jv_list(&r->arena, 0, false);
-    size_t cap = 0, i = 0;
-    if (list.t == JT_UNDEF) return jr_nomem(r);
-    while (i < s->len) {
-        size_t j = i, end;
-        uint32_t cp = 0;
-        size_t l = 0;
-        while (j < s->len && (l = uni_next(s->p + j, s->len - j, &cp), !is_line_break(cp))) j += l;
-        end = j;
-        if (j < s->len) {
-            j += l;
-            if (cp == '\r' && j < s->len && s->p[j] == '\n') j++;
-        }
-        if (list.u.l->n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            struct jv *v = ja_alloc(&r->arena, nc * sizeof *v);
-            if (!v) return jr_nomem(r);
-            if (cap) memcpy(v, list.u.l->v, cap * sizeof *v);
-            list.u.l->v = v;
-            cap = nc;
-        }
-        list.u.l->v[list.u.l->n++] = mkstr(r, s->p + i, (keepends ? j : end) - i);
-        i = j;
-    }
-    *out = list;
-    return r->st == QWGLM_OK;
-}
-
-static struct jv replace(struct jrender *r, const struct jstr *s, const struct jstr *old, const struct jstr *new_,
-                         int64_t count)
-{
-    struct qw_str o = {0};
-    size_t i = 0, at;
-    int64_t done = 0;
-    if (old->len == 0) { /* Python inserts new_ between every character (and at both ends) */
-        for (size_t k = 0; k <= s->len && (count < 0 || done < count);) {
-            qw_str_append(&o, new_->p, new_->len);
-            done++;
-            if (k == s->len) {
-                i = k;
-                break;
-            }
-            uint32_t cp;
-            size_t l = uni_next(s->p + k, s->len - k, &cp);
-            qw_str_append(&o, s->p + k, l);
-            k += l;
-            i = k;
-        }
-        qw_str_append(&o, s->p + i, s->len - i);
-        return jv_from_qstr(r, &o);
-    }
-    while ((count < 0 || done < count) && str_find(s, old, i, false, &at)) {
-        qw_str_append(&o, s->p + i, at - i);
-        qw_str_append(&o, new_->p, new_->len);
-        i = at + old->len;
-        done++;
-    }
-    qw_str_append(&o, s->p + i, s->len - i);
-    return jv_from_qstr(r, &o);
-}
-
-static bool all_chars(const struct jstr *s, bool (*pred)(uint32_t))
-{
-    if (s->len == 0) return false;
-    for (size_t i = 0; i < s->len;) {
-        uint32_t cp;
-        i += uni_next(s->p + i, s->len - i, &cp);
-        if (!pred(cp)) return false;
-    }
-    return true;
-}
-
-static bool p_digit(uint32_t cp) { return cp <= UNI_MAX && uni_cat(cp) == UNI_ND; }
-static bool p_numeric(uint32_t cp) { return cp <= UNI_MAX && uni_is_number(cp); }
-static bool p_alpha(uint32_t cp) { return cp <= UNI_MAX && uni_is_letter(cp); }
-static bool p_alnum(uint32_t cp) { return p_alpha(cp) || p_numeric(cp); }
-
-/* islower / isupper: some cased character, and none of the other case */
-static bool case_test(const struct jstr *s, bool upper)
-{
-    bool any = false;
-    for (size_t i = 0; i < s->len;) {
-        uint32_t cp, m[3];
-        i += uni_next(s->p + i, s->len - i, &cp);
-        if (!cased(cp)) continue;
-        int c = uni_cat(cp);
-        bool is_upper = c == UNI_LU || c == UNI_LT, is_lower = c == UNI_LL;
-        if (!is_upper && !is_lower) { /* Other_Lowercase / Other_Uppercase: decide by mapping */
-            is_lower = uni_case_map(cp, UNI_UPPER, m) != 1 || m[0] != cp;
-            is_upper = !is_lower;
-        }
-        if (upper ? is_lower : is_upper) return false;
-        any = true;
-    }
-    return any;
-}
-
-static bool startswith(struct jrender *r, const struct jstr *s, const struct jv *prefix, bool end, bool *out)
-{
-    if (prefix && jv_is_seq(*prefix)) {
-        *out = false;
-        for (size_t i = 0; i < prefix->u.l->n && !*out; i++)
-            if (!startswith(r, s, &prefix->u.l->v[i], end, out)) return false;
-        return true;
-    }
-    if (!need_str(r, prefix, end ? "endswith argument" : "startswith argument")) return false;
-    const struct jstr *p = prefix->u.s;
-    *out = p->len <= s->len && memcmp(end ? s->p + s->len - p->len : s->p, p->p, p->len) == 0;
-    return true;
-}
-
-static bool str_method(struct jrender *r, struct jv self, const char *name, const struct jargs *a, struct jv *out)
-{
-    const struct jstr *s = self.u.s;
-    const struct jv *x = arg(a, 0, NULL), *y = arg(a, 1, NULL);
-    if (!strcmp(name, "startswith") || !strcmp(name, "endswith")) {
-        bool t;
-        if (a->n_pos > 1) return jr_fail(r, QWGLM_ERR_FORMAT, "%s with start/end is not supported", name);
-        if (!startswith(r, s, x, name[0] == 'e', &t)) return false;
-        return *out = jv_bool(t), true;
-    }
-    if (!strcmp(name, "strip") || !strcmp(name, "lstrip") || !strcmp(name, "rstrip")) {
-        const struct jstr *chars = NULL;
-        if (x && x->t != JT_NONE) {
-            if (!need_str(r, x, "strip argument")) return false;
-            chars = x->u.s;
-        }
-        *out = strip(r, s, chars, name[0] != 'r', name[0] != 'l');
-        return r->st == QWGLM_OK;
-    }
-    if (!strcmp(name, "split") || !strcmp(name, "rsplit")) {
-        const struct jv *sep = arg(a, 0, "sep"), *maxs = arg(a, 1, "maxsplit");
-        int64_t m = -1;
-        if (maxs && !as_int(maxs, &m)) return jr_fail(r, QWGLM_ERR_FORMAT, "maxsplit must be an integer");
-        if (sep && sep->t != JT_NONE && !need_str(r, sep, "separator")) return false;
-        return split(r, s, sep && sep->t == JT_STR ? sep->u.s : NULL, m, name[0] == 'r', out);
-    }
-    if (!strcmp(name, "splitlines")) {
-        const struct jv *k = arg(a, 0, "keepends");
-        return splitlines(r, s, k && jv_truthy(*k), out);
-    }
-    if (!strcmp(name, "replace")) {
-        int64_t count = -1;
-        const struct jv *c = arg(a, 2, "count");
-        if (!need_str(r, x, "replace argument") || !need_str(r, y, "replace argument")) return false;
-        if (c && !as_int(c, &count)) return jr_fail(r, QWGLM_ERR_FORMAT, "replace count must be an integer");
-        *out = replace(r, s, x->u.s, y->u.s, count);
-        return r->st == QWGLM_OK;
-    }
-    if (!strcmp(name, "lower") || !strcmp(name, "upper") || !strcmp(name, "title") || !strcmp(name, "capitalize")) {
-        int mode = name[0] == 'l' ? CASE_LOWER : name[0] == 'u' ? CASE_UPPER : name[0] == 't' ? CASE_TITLE
-                                                                                             : CASE_CAPITALIZE;
-        *out = change_case(r, s, mode);
-        return r->st == QWGLM_OK;
-    }
-    if (!strcmp(name, "find") || !strcmp(name, "rfind") || !strcmp(name, "index") || !strcmp(name, "rindex") ||
-        !strcmp(name, "count")) {
-        if (!need_str(r, x, "argument")) return false;
-        if (a->n_pos > 1) return jr_fail(r, QWGLM_ERR_FORMAT, "%s with start/end is not supported", name);
-        if (name[0] == 'c') {
-            int64_t k = 0;
-            size_t i = 0, at;
-            if (x->u.s->len == 0) return *out = jv_int((int64_t)utf8_count(s->p, s->len) + 1), true;
-            while (str_find(s, x->u.s, i, false, &at)) k++, i = at + x->u.s->len;
-            return *out = jv_int(k), true;
-        }
-        size_t at;
-        bool found = str_find(s, x->u.s, 0, name[0] == 'r', &at);
-        if (!found && name[name[0] == 'r' ? 1 : 0] == 'i') return jr_fail(r, QWGLM_ERR_FORMAT, "substring not found");
-        return *out = jv_int(found ? (int64_t)utf8_count(s->p, at) : -1), true;
-    }
-    if (!strcmp(name, "join")) {
-        struct jlist items;
-        struct qw_str o = {0};
-        if (!x || !jv_iterate(r, *x, &items)) return false;
-        for (size_t i = 0; i < items.n; i++) {
-            if (items.v[i].t != JT_STR) {
-                qw_str_free(&o);
-                return jr_fail(r, QWGLM_ERR_FORMAT, "sequence item %zu: expected str instance, %s found", i,
-                               jv_type_name(items.v[i]));
-            }
-            if (i) qw_str_append(&o, s->p, s->len);
-            qw_str_append(&o, items.v[i].u.s->p, items.v[i].u.s->len);
-        }
-        *out = jv_from_qstr(r, &o);
-        return out->t == JT_STR;
-    }
-    if (!strcmp(name, "removeprefix") || !strcmp(name, "removesuffix")) {
-        if (!need_str(r, x, "argument")) return false;
-        bool t, suffix = name[6] == 's';
-        startswith(r, s, x, suffix, &t);
-        size_t k = t ? x->u.s->len : 0;
-        *out = mkstr(r, suffix ? s->p : s->p + k, s->len - k);
-        return r->st == QWGLM_OK;
-    }
-    if (!strcmp(name, "partition") || !strcmp(name, "rpartition")) {
-        if (!need_str(r, x, "separator")) return false;
-        size_t at;
-        bool found = str_find(s, x->u.s, 0, name[0] == 'r', &at);
-        *out = jv_list(&r->arena, 3, true);
-        if (out->t == JT_UNDEF) return jr_nomem(r);
-        struct jv *v = out->u.l->v;
-        if (!found) {
-            struct jv whole = mkstr(r, s->p, s->len), empty = mkstr(r, "", 0);
-            v[0] = name[0] == 'r' ? empty : whole;
-            v[1] = empty;
-            v[2] = name[0] == 'r' ? whole : empty;
-        } else {
-            v[0] = mkstr(r, s->p, at);
-            v[1] = *x;
-            v[2] = mkstr(r, s->p + at + x->u.s->len, s->len - at - x->u.s->len);
-        }
-        return r->st == QWGLM_OK;
-    }
-    if (!strcmp(name, "isdigit") || !strcmp(name, "isdecimal")) return *out = jv_bool(all_chars(s, p_digit)), true;
-    if (!strcmp(name, "isnumeric")) return *out = jv_bool(all_chars(s, p_numeric)), true;
-    if (!strcmp(name, "isalpha")) return *out = jv_bool(all_chars(s, p_alpha)), true;
-    if (!strcmp(name, "isalnum")) return *out = jv_bool(all_chars(s, p_alnum)), true;
-    if (!strcmp(name, "isspace")) return *out = jv_bool(all_chars(s, is_pyspace)), true;
-    if (!strcmp(name, "islower")) return *out = jv_bool(case_test(s, false)), true;
-    if (!strcmp(name, "isupper")) return *out = jv_bool(case_test(s, true)), true;
-    return jr_fail(r, QWGLM_ERR_FORMAT, "str.%s() is not supported", name);
 }
 
 /* ---- methods ---- */
@@ -581,16 +118,16 @@ static bool dict_items(struct jrender *r, const struct jdict *d, int which, stru
 bool jlib_method(struct jrender *r, const struct jmethod *m, const struct jargs *a, struct jv *out)
 {
     struct jv self = m->self;
-    const struct jv *x = arg(a, 0, NULL);
+    const struct jv *x = jl_arg(a, 0, NULL);
     if (self.t == JT_LOOP) { /* loop.cycle */
         if (a->n_pos == 0) return jr_fail(r, QWGLM_ERR_FORMAT, "no items for cycling given");
         *out = a->pos[self.u.loop->index0 % (size_t)a->n_pos];
         return true;
     }
-    if (self.t == JT_STR) return str_method(r, self, m->name, a, out);
+    if (self.t == JT_STR) return jl_str_method(r, self, m->name, a, out);
     if (self.t == JT_DICT) {
         if (!strcmp(m->name, "get")) {
-            const struct jv *v = x ? jdict_get(self.u.d, *x) : NULL, *d = arg(a, 1, NULL);
+            const struct jv *v = x ? jdict_get(self.u.d, *x) : NULL, *d = jl_arg(a, 1, NULL);
             *out = v ? *v : d ? *d : jv_none();
             return true;
         }
@@ -660,7 +197,7 @@ bool jlib_global(const char *name, struct jv *out)
 static bool kwargs_into(struct jrender *r, const struct jargs *a, struct jdict *d)
 {
     for (int i = 0; i < a->n_kw; i++) {
-        struct jv k = mkstr(r, a->kw_names[i], strlen(a->kw_names[i]));
+        struct jv k = jl_mkstr(r, a->kw_names[i], strlen(a->kw_names[i]));
         if (k.t != JT_STR || !jdict_set(&r->arena, d, k, a->kw[i])) return jr_nomem(r);
     }
     return true;
@@ -673,7 +210,7 @@ bool jlib_call_func(struct jrender *r, int fn, const struct jargs *a, struct jv 
         int64_t v[3] = {0, 0, 1}, start, stop, stp;
         if (a->n_pos < 1 || a->n_pos > 3 || a->n_kw) return jr_fail(r, QWGLM_ERR_FORMAT, "range expects 1 to 3 arguments");
         for (int i = 0; i < a->n_pos; i++)
-            if (!as_int(&a->pos[i], &v[i])) return jr_fail(r, QWGLM_ERR_FORMAT, "range arguments must be integers");
+            if (!jl_as_int(&a->pos[i], &v[i])) return jr_fail(r, QWGLM_ERR_FORMAT, "range arguments must be integers");
         if (a->n_pos == 1) start = 0, stop = v[0], stp = 1;
         else start = v[0], stop = v[1], stp = a->n_pos == 3 ? v[2] : 1;
         if (stp == 0) return jr_fail(r, QWGLM_ERR_FORMAT, "range() arg 3 must not be zero");
@@ -702,20 +239,20 @@ bool jlib_call_func(struct jrender *r, int fn, const struct jargs *a, struct jv 
         return true;
     }
     case JF_RAISE: {
-        struct jv msg = a->n_pos ? str_of(r, a->pos[0]) : mkstr(r, "", 0);
+        struct jv msg = a->n_pos ? jl_str_of(r, a->pos[0]) : jl_mkstr(r, "", 0);
         if (msg.t != JT_STR) return false;
         return jr_fail(r, QWGLM_ERR_FORMAT, "raise_exception: %.*s", (int)(msg.u.s->len > 150 ? 150 : msg.u.s->len),
                        msg.u.s->p);
     }
     case JF_STRFTIME: {
-        const struct jv *f = arg(a, 0, NULL);
-        if (!need_str(r, f, "strftime_now format")) return false;
+        const struct jv *f = jl_arg(a, 0, NULL);
+        if (!jl_need_str(r, f, "strftime_now format")) return false;
         time_t now = time(NULL);
         struct tm tm;
         localtime_r(&now, &tm);
         char buf[256];
         size_t n = strftime(buf, sizeof buf, f->u.s->p, &tm);
-        *out = mkstr(r, buf, n);
+        *out = jl_mkstr(r, buf, n);
         return r->st == QWGLM_OK;
     }
     default:
@@ -732,12 +269,12 @@ static bool attr_path(struct jrender *r, struct jv v, const struct jv *path, str
         if (path) return jeval_getitem(r, v, *path, out);
         return *out = v, true;
     }
-    if (!need_str(r, path, "attribute")) return false;
+    if (!jl_need_str(r, path, "attribute")) return false;
     const char *p = path->u.s->p, *end = p + path->u.s->len;
     while (p <= end) {
         const char *dot = memchr(p, '.', (size_t)(end - p));
         size_t n = dot ? (size_t)(dot - p) : (size_t)(end - p);
-        struct jv key = mkstr(r, p, n);
+        struct jv key = jl_mkstr(r, p, n);
         bool digits = n > 0;
         int64_t idx = 0;
         for (size_t i = 0; i < n; i++) {
@@ -756,7 +293,7 @@ static bool attr_path(struct jrender *r, struct jv v, const struct jv *path, str
 static struct jv fold_key(struct jrender *r, struct jv v, bool case_sensitive)
 {
     if (case_sensitive || v.t != JT_STR) return v;
-    return change_case(r, v.u.s, CASE_LOWER);
+    return jl_change_case(r, v.u.s, CASE_LOWER);
 }
 
 /* stable merge sort of v by key (precomputed) */
@@ -804,9 +341,9 @@ static bool select_filter(struct jrender *r, const char *name, struct jv in, con
     if (out->t == JT_UNDEF) return jr_nomem(r);
     out->u.l->n = 0;
     int first_test_arg = by_attr ? 1 : 0;
-    const struct jv *test = arg(a, first_test_arg, NULL);
-    if (by_attr && !arg(a, 0, NULL)) return jr_fail(r, QWGLM_ERR_FORMAT, "%s needs an attribute", name);
-    if (test && !need_str(r, test, "test name")) return false;
+    const struct jv *test = jl_arg(a, first_test_arg, NULL);
+    if (by_attr && !jl_arg(a, 0, NULL)) return jr_fail(r, QWGLM_ERR_FORMAT, "%s needs an attribute", name);
+    if (test && !jl_need_str(r, test, "test name")) return false;
     struct jargs targs = {0};
     if (a->n_pos > first_test_arg + 1) {
         targs.pos = a->pos + first_test_arg + 1;
@@ -814,7 +351,7 @@ static bool select_filter(struct jrender *r, const char *name, struct jv in, con
     }
     for (size_t i = 0; i < items.n; i++) {
         struct jv v = items.v[i];
-        if (by_attr && !attr_path(r, v, arg(a, 0, NULL), &v)) return false;
+        if (by_attr && !attr_path(r, v, jl_arg(a, 0, NULL), &v)) return false;
         bool t;
         if (test) {
             if (!jlib_test(r, test->u.s->p, v, &targs, &t)) return false;
@@ -828,7 +365,7 @@ static bool select_filter(struct jrender *r, const char *name, struct jv in, con
 
 static bool html_escape(struct jrender *r, struct jv in, struct jv *out)
 {
-    struct jv s = str_of(r, in);
+    struct jv s = jl_str_of(r, in);
     if (s.t != JT_STR) return false;
     struct qw_str o = {0};
     for (size_t i = 0; i < s.u.s->len; i++) {
@@ -848,19 +385,19 @@ static bool html_escape(struct jrender *r, struct jv in, struct jv *out)
 
 static bool do_indent(struct jrender *r, struct jv in, const struct jargs *a, struct jv *out)
 {
-    const struct jv *w = arg(a, 0, "width"), *first = arg(a, 1, "first"), *blank = arg(a, 2, "blank");
-    struct jv s = str_of(r, in), lines;
+    const struct jv *w = jl_arg(a, 0, "width"), *first = jl_arg(a, 1, "first"), *blank = jl_arg(a, 2, "blank");
+    struct jv s = jl_str_of(r, in), lines;
     if (s.t != JT_STR) return false;
     struct qw_str ind = {0}, o = {0}, tmp = {0};
     int64_t width = 4;
     if (w && w->t == JT_STR) qw_str_append(&ind, w->u.s->p, w->u.s->len);
-    else if (w && !as_int(w, &width)) return jr_fail(r, QWGLM_ERR_FORMAT, "indent width must be an integer or string");
+    else if (w && !jl_as_int(w, &width)) return jr_fail(r, QWGLM_ERR_FORMAT, "indent width must be an integer or string");
     else
         for (int64_t k = 0; k < width && k < 1000; k++) qw_str_putc(&ind, ' ');
     qw_str_append(&tmp, s.u.s->p, s.u.s->len);
     qw_str_putc(&tmp, '\n'); /* jinja's trick for splitlines */
     struct jv t = jv_from_qstr(r, &tmp);
-    if (t.t != JT_STR || !splitlines(r, t.u.s, false, &lines)) return false;
+    if (t.t != JT_STR || !jl_splitlines(r, t.u.s, false, &lines)) return false;
     const char *in_s = ind.data ? ind.data : "";
     for (size_t i = 0; i < lines.u.l->n; i++) {
         const struct jstr *line = lines.u.l->v[i].u.s;
@@ -880,14 +417,14 @@ static bool do_indent(struct jrender *r, struct jv in, const struct jargs *a, st
 static bool do_tojson(struct jrender *r, struct jv in, const struct jargs *a, struct jv *out)
 {
     /* transformers: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) */
-    const struct jv *ea = arg(a, 0, "ensure_ascii"), *ind = arg(a, 1, "indent"), *sep = arg(a, 2, "separators"),
-                    *sk = arg(a, 3, "sort_keys");
+    const struct jv *ea = jl_arg(a, 0, "ensure_ascii"), *ind = jl_arg(a, 1, "indent"), *sep = jl_arg(a, 2, "separators"),
+                    *sk = jl_arg(a, 3, "sort_keys");
     int indent = -1;
     const char *indent_str = NULL, *item_sep = NULL, *key_sep = NULL;
     int64_t iv;
     if (ind && ind->t != JT_NONE) {
         if (ind->t == JT_STR) indent_str = ind->u.s->p;
-        else if (as_int(ind, &iv)) indent = iv < 0 ? 0 : iv > 1000 ? 1000 : (int)iv;
+        else if (jl_as_int(ind, &iv)) indent = iv < 0 ? 0 : iv > 1000 ? 1000 : (int)iv;
         else return jr_fail(r, QWGLM_ERR_FORMAT, "tojson indent must be an integer or string");
     }
     if (sep && sep->t != JT_NONE) {
@@ -907,7 +444,7 @@ static bool do_tojson(struct jrender *r, struct jv in, const struct jargs *a, st
 
 static bool to_number(struct jrender *r, struct jv in, bool want_int, const struct jargs *a, struct jv *out)
 {
-    const struct jv *dflt = arg(a, 0, "default");
+    const struct jv *dflt = jl_arg(a, 0, "default");
     struct jv d = dflt ? *dflt : want_int ? jv_int(0) : jv_float(0.0);
     double f;
     switch (in.t) {
@@ -918,7 +455,7 @@ static bool to_number(struct jrender *r, struct jv in, bool want_int, const stru
         if (!isfinite(in.u.f) || fabs(in.u.f) > 9.2e18) return *out = d, true;
         return *out = jv_int((int64_t)in.u.f), true;
     case JT_STR: {
-        struct jv t = strip(r, in.u.s, NULL, true, true);
+        struct jv t = jl_strip(r, in.u.s, NULL, true, true);
         if (t.t != JT_STR) return false;
         char *end;
         const char *p = t.u.s->p;
@@ -938,9 +475,9 @@ static bool to_number(struct jrender *r, struct jv in, bool want_int, const stru
 
 static bool do_round(struct jrender *r, struct jv in, const struct jargs *a, struct jv *out)
 {
-    const struct jv *prec = arg(a, 0, "precision"), *method = arg(a, 1, "method");
+    const struct jv *prec = jl_arg(a, 0, "precision"), *method = jl_arg(a, 1, "method");
     int64_t p = 0;
-    if (prec && !as_int(prec, &p)) return jr_fail(r, QWGLM_ERR_FORMAT, "round precision must be an integer");
+    if (prec && !jl_as_int(prec, &p)) return jr_fail(r, QWGLM_ERR_FORMAT, "round precision must be an integer");
     if (!jv_is_num(in)) return jr_fail(r, QWGLM_ERR_FORMAT, "round needs a number, not %s", jv_type_name(in));
     double x = in.t == JT_FLOAT ? in.u.f : in.t == JT_INT ? (double)in.u.i : in.u.b, m = pow(10.0, (double)p);
     const char *how = method && method->t == JT_STR ? method->u.s->p : "common";
@@ -958,7 +495,7 @@ static bool do_round(struct jrender *r, struct jv in, const struct jargs *a, str
 static bool minmax(struct jrender *r, struct jv in, const struct jargs *a, bool want_max, struct jv *out)
 {
     struct jlist items;
-    const struct jv *cs = arg(a, 0, "case_sensitive"), *attr = arg(a, 1, "attribute");
+    const struct jv *cs = jl_arg(a, 0, "case_sensitive"), *attr = jl_arg(a, 1, "attribute");
     if (!jv_iterate(r, in, &items)) return false;
     if (items.n == 0) return *out = jv_undef(), true;
     struct jv best = items.v[0], bk;
@@ -979,12 +516,12 @@ static bool minmax(struct jrender *r, struct jv in, const struct jargs *a, bool 
 
 bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct jargs *a, struct jv *out)
 {
-    const struct jv *x = arg(a, 0, NULL);
+    const struct jv *x = jl_arg(a, 0, NULL);
     if (!strcmp(name, "tojson")) return do_tojson(r, in, a, out);
     if (!strcmp(name, "default") || !strcmp(name, "d")) {
-        const struct jv *dv = arg(a, 0, "default_value"), *boolean = arg(a, 1, "boolean");
+        const struct jv *dv = jl_arg(a, 0, "default_value"), *boolean = jl_arg(a, 1, "boolean");
         bool use = in.t == JT_UNDEF || (boolean && jv_truthy(*boolean) && !jv_truthy(in));
-        *out = use ? (dv ? *dv : mkstr(r, "", 0)) : in;
+        *out = use ? (dv ? *dv : jl_mkstr(r, "", 0)) : in;
         return r->st == QWGLM_OK;
     }
     if (!strcmp(name, "length") || !strcmp(name, "count")) {
@@ -997,41 +534,41 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
         }
     }
     if (!strcmp(name, "trim")) {
-        struct jv s = str_of(r, in);
-        const struct jv *chars = arg(a, 0, "chars");
+        struct jv s = jl_str_of(r, in);
+        const struct jv *chars = jl_arg(a, 0, "chars");
         if (s.t != JT_STR) return false;
-        if (chars && chars->t != JT_NONE && !need_str(r, chars, "trim chars")) return false;
-        *out = strip(r, s.u.s, chars && chars->t == JT_STR ? chars->u.s : NULL, true, true);
+        if (chars && chars->t != JT_NONE && !jl_need_str(r, chars, "trim chars")) return false;
+        *out = jl_strip(r, s.u.s, chars && chars->t == JT_STR ? chars->u.s : NULL, true, true);
         return r->st == QWGLM_OK;
     }
-    if (!strcmp(name, "string")) return (*out = str_of(r, in)).t == JT_STR;
+    if (!strcmp(name, "string")) return (*out = jl_str_of(r, in)).t == JT_STR;
     if (!strcmp(name, "safe")) return *out = in, true;
     if (!strcmp(name, "escape") || !strcmp(name, "e") || !strcmp(name, "forceescape")) return html_escape(r, in, out);
     if (!strcmp(name, "lower") || !strcmp(name, "upper") || !strcmp(name, "title") || !strcmp(name, "capitalize")) {
-        struct jv s = str_of(r, in);
+        struct jv s = jl_str_of(r, in);
         if (s.t != JT_STR) return false;
         int mode = name[0] == 'l' ? CASE_LOWER : name[0] == 'u' ? CASE_UPPER : name[0] == 't' ? CASE_TITLE
                                                                                              : CASE_CAPITALIZE;
-        *out = change_case(r, s.u.s, mode);
+        *out = jl_change_case(r, s.u.s, mode);
         return r->st == QWGLM_OK;
     }
     if (!strcmp(name, "replace")) {
-        struct jv s = str_of(r, in);
-        const struct jv *new_ = arg(a, 1, "new"), *old = arg(a, 0, "old"), *cnt = arg(a, 2, "count");
+        struct jv s = jl_str_of(r, in);
+        const struct jv *new_ = jl_arg(a, 1, "new"), *old = jl_arg(a, 0, "old"), *cnt = jl_arg(a, 2, "count");
         int64_t count = -1;
         if (s.t != JT_STR) return false;
         if (!old || !new_) return jr_fail(r, QWGLM_ERR_FORMAT, "replace needs old and new");
-        struct jv os = str_of(r, *old), ns = str_of(r, *new_);
+        struct jv os = jl_str_of(r, *old), ns = jl_str_of(r, *new_);
         if (os.t != JT_STR || ns.t != JT_STR) return false;
-        if (cnt && cnt->t != JT_NONE && !as_int(cnt, &count)) return jr_fail(r, QWGLM_ERR_FORMAT, "count must be an integer");
-        *out = replace(r, s.u.s, os.u.s, ns.u.s, count);
+        if (cnt && cnt->t != JT_NONE && !jl_as_int(cnt, &count)) return jr_fail(r, QWGLM_ERR_FORMAT, "count must be an integer");
+        *out = jl_replace(r, s.u.s, os.u.s, ns.u.s, count);
         return r->st == QWGLM_OK;
     }
     if (!strcmp(name, "join")) {
-        const struct jv *sep = arg(a, 0, "d"), *attr = arg(a, 1, "attribute");
+        const struct jv *sep = jl_arg(a, 0, "d"), *attr = jl_arg(a, 1, "attribute");
         struct jlist items;
         if (!jv_iterate(r, in, &items)) return false;
-        struct jv sv = sep ? str_of(r, *sep) : mkstr(r, "", 0);
+        struct jv sv = sep ? jl_str_of(r, *sep) : jl_mkstr(r, "", 0);
         if (sv.t != JT_STR) return false;
         struct qw_str o = {0};
         for (size_t i = 0; i < items.n; i++) {
@@ -1080,7 +617,7 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
         return true;
     }
     if (!strcmp(name, "sort")) {
-        const struct jv *rev = arg(a, 0, "reverse"), *cs = arg(a, 1, "case_sensitive"), *attr = arg(a, 2, "attribute");
+        const struct jv *rev = jl_arg(a, 0, "reverse"), *cs = jl_arg(a, 1, "case_sensitive"), *attr = jl_arg(a, 2, "attribute");
         if (!copy_items(r, in, out)) return false;
         size_t n = out->u.l->n;
         struct jv *keys = n ? ja_alloc(&r->arena, n * sizeof *keys) : NULL;
@@ -1093,7 +630,7 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
         return sort_values(r, out->u.l->v, keys, n, rev && jv_truthy(*rev));
     }
     if (!strcmp(name, "dictsort")) {
-        const struct jv *cs = arg(a, 0, "case_sensitive"), *by = arg(a, 1, "by"), *rev = arg(a, 2, "reverse");
+        const struct jv *cs = jl_arg(a, 0, "case_sensitive"), *by = jl_arg(a, 1, "by"), *rev = jl_arg(a, 2, "reverse");
         if (in.t != JT_DICT) return jr_fail(r, QWGLM_ERR_FORMAT, "dictsort needs a mapping");
         if (!dict_items(r, in.u.d, 2, out)) return false;
         bool by_value = by && by->t == JT_STR && !strcmp(by->u.s->p, "value");
@@ -1104,7 +641,7 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
         return sort_values(r, out->u.l->v, keys, n, rev && jv_truthy(*rev));
     }
     if (!strcmp(name, "unique")) {
-        const struct jv *cs = arg(a, 0, "case_sensitive"), *attr = arg(a, 1, "attribute");
+        const struct jv *cs = jl_arg(a, 0, "case_sensitive"), *attr = jl_arg(a, 1, "attribute");
         struct jlist items;
         if (!jv_iterate(r, in, &items)) return false;
         *out = jv_list(&r->arena, items.n, false);
@@ -1123,7 +660,7 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
     }
     if (!strcmp(name, "map")) {
         struct jlist items;
-        const struct jv *attr = arg(a, -1, "attribute"), *dflt = arg(a, -1, "default");
+        const struct jv *attr = jl_arg(a, -1, "attribute"), *dflt = jl_arg(a, -1, "default");
         if (!jv_iterate(r, in, &items)) return false;
         *out = jv_list(&r->arena, items.n, false);
         if (out->t == JT_UNDEF) return jr_nomem(r);
@@ -1145,7 +682,7 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
     if (!strcmp(name, "select") || !strcmp(name, "reject") || !strcmp(name, "selectattr") || !strcmp(name, "rejectattr"))
         return select_filter(r, name, in, a, out);
     if (!strcmp(name, "attr")) {
-        if (!need_str(r, x, "attribute name")) return false;
+        if (!jl_need_str(r, x, "attribute name")) return false;
         return jeval_getattr(r, in, x->u.s->p, x->u.s->len, out);
     }
     if (!strcmp(name, "abs")) {
@@ -1159,7 +696,7 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
     if (!strcmp(name, "round")) return do_round(r, in, a, out);
     if (!strcmp(name, "max") || !strcmp(name, "min")) return minmax(r, in, a, name[1] == 'a', out);
     if (!strcmp(name, "sum")) {
-        const struct jv *attr = arg(a, 0, "attribute"), *start = arg(a, 1, "start");
+        const struct jv *attr = jl_arg(a, 0, "attribute"), *start = jl_arg(a, 1, "start");
         struct jlist items;
         if (!jv_iterate(r, in, &items)) return false;
         struct jv acc = start ? *start : jv_int(0);
@@ -1183,10 +720,10 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
     }
     if (!strcmp(name, "indent")) return do_indent(r, in, a, out);
     if (!strcmp(name, "center")) {
-        struct jv s = str_of(r, in);
+        struct jv s = jl_str_of(r, in);
         int64_t w = 80;
-        const struct jv *wv = arg(a, 0, "width");
-        if (s.t != JT_STR || (wv && !as_int(wv, &w))) return r->st ? false : jr_fail(r, QWGLM_ERR_FORMAT, "bad width");
+        const struct jv *wv = jl_arg(a, 0, "width");
+        if (s.t != JT_STR || (wv && !jl_as_int(wv, &w))) return r->st ? false : jr_fail(r, QWGLM_ERR_FORMAT, "bad width");
         int64_t n = (int64_t)utf8_count(s.u.s->p, s.u.s->len), pad = w > n ? w - n : 0;
         if (pad > 100000) return jr_fail(r, QWGLM_ERR_FORMAT, "center width too large");
         int64_t left = pad / 2 + (pad & w & 1);
@@ -1198,7 +735,7 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
         return out->t == JT_STR;
     }
     if (!strcmp(name, "wordcount")) {
-        struct jv s = str_of(r, in);
+        struct jv s = jl_str_of(r, in);
         if (s.t != JT_STR) return false;
         int64_t k = 0;
         bool in_word = false;
@@ -1219,7 +756,7 @@ bool jlib_filter(struct jrender *r, const char *name, struct jv in, const struct
 
 bool jlib_test(struct jrender *r, const char *name, struct jv in, const struct jargs *a, bool *out)
 {
-    const struct jv *x = arg(a, 0, NULL);
+    const struct jv *x = jl_arg(a, 0, NULL);
     int c;
     if (!strcmp(name, "defined")) return *out = in.t != JT_UNDEF, true;
     if (!strcmp(name, "undefined")) return *out = in.t == JT_UNDEF, true;
@@ -1239,17 +776,17 @@ bool jlib_test(struct jrender *r, const char *name, struct jv in, const struct j
     if (!strcmp(name, "escaped")) return *out = false, true;
     if (!strcmp(name, "odd") || !strcmp(name, "even")) {
         int64_t v;
-        if (!as_int(&in, &v)) return jr_fail(r, QWGLM_ERR_FORMAT, "%s test needs an integer", name);
+        if (!jl_as_int(&in, &v)) return jr_fail(r, QWGLM_ERR_FORMAT, "%s test needs an integer", name);
         return *out = ((v % 2 != 0) == (name[0] == 'o')), true;
     }
     if (!strcmp(name, "divisibleby")) {
         int64_t v, d;
-        if (!as_int(&in, &v) || !as_int(x, &d) || d == 0) return jr_fail(r, QWGLM_ERR_FORMAT, "divisibleby needs integers");
+        if (!jl_as_int(&in, &v) || !jl_as_int(x, &d) || d == 0) return jr_fail(r, QWGLM_ERR_FORMAT, "divisibleby needs integers");
         return *out = v % d == 0, true;
     }
     if (!strcmp(name, "lower") || !strcmp(name, "upper")) {
         if (in.t != JT_STR) return jr_fail(r, QWGLM_ERR_FORMAT, "%s test needs a string", name);
-        return *out = case_test(in.u.s, name[0] == 'u'), true;
+        return *out = jl_case_test(in.u.s, name[0] == 'u'), true;
     }
     if (!x && (!strcmp(name, "eq") || !strcmp(name, "sameas") || !strcmp(name, "in")))
         return jr_fail(r, QWGLM_ERR_FORMAT, "test '%s' needs an argument", name);

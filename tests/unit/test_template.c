@@ -88,8 +88,6 @@ static void test_fixture_chats(void)
         /* request = {"messages": ..., **options} */
         struct qw_str req = {0};
         qw_str_puts(&req, "{\"messages\": ");
-        struct qw_str msgs = {0};
-        (void)msgs;
         const struct json_value *m = json_get(c, "messages");
         qw_str_putc(&req, '[');
         for (uint32_t k = 0; k < m->n; k++) {
