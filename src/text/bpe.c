@@ -162,15 +162,10 @@ static void cache_put(struct encoder *enc, const char *s, size_t n, uint32_t h, 
 
 /* ---- word state ---- */
 
-struct heap_item {
-    uint32_t rank, pos;
-    int32_t id;
-};
-
 struct bpe_word {
     int32_t *ids;
     int32_t *prev, *next;
-    struct heap_item *heap;
+    uint64_t *heap; /* rank << 32 | position: pops the lowest rank, leftmost first */
     size_t cap, heap_cap, n_heap;
 };
 
@@ -256,45 +251,52 @@ static void merge_small(const struct tokenizer *t, int32_t *ids, size_t *n_io)
     *n_io = n;
 }
 
-static inline bool heap_less(const struct heap_item *a, const struct heap_item *b)
+static bool heap_reserve(struct bpe_word *w, size_t n)
 {
-    return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos;
-}
-
-static bool heap_push(struct bpe_word *w, struct heap_item it)
-{
-    if (w->n_heap == w->heap_cap) {
-        size_t cap = w->heap_cap ? w->heap_cap * 2 : 256, bytes;
-        if (!size_mul_ok(cap, sizeof *w->heap, &bytes)) return false;
-        struct heap_item *h = qw_realloc(w->heap, bytes);
-        if (!h) return false;
-        w->heap = h;
-        w->heap_cap = cap;
-    }
-    size_t i = w->n_heap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!heap_less(&it, &w->heap[p])) break;
-        w->heap[i] = w->heap[p];
-        i = p;
-    }
-    w->heap[i] = it;
+    if (n <= w->heap_cap) return true;
+    size_t cap = w->heap_cap ? w->heap_cap : 256, bytes;
+    while (cap < n) cap *= 2;
+    if (!size_mul_ok(cap, sizeof *w->heap, &bytes)) return false;
+    uint64_t *h = qw_realloc(w->heap, bytes);
+    if (!h) return false;
+    w->heap = h;
+    w->heap_cap = cap;
     return true;
 }
 
-static struct heap_item heap_pop(struct bpe_word *w)
+static void sift_down(uint64_t *h, size_t n, size_t i)
 {
-    struct heap_item top = w->heap[0], last = w->heap[--w->n_heap];
-    size_t i = 0, n = w->n_heap;
+    uint64_t x = h[i];
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && heap_less(&w->heap[c + 1], &w->heap[c])) c++;
-        if (!heap_less(&w->heap[c], &last)) break;
-        w->heap[i] = w->heap[c];
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (h[c] >= x) break;
+        h[i] = h[c];
         i = c;
     }
-    if (n) w->heap[i] = last;
+    h[i] = x;
+}
+
+static bool heap_push(struct bpe_word *w, uint64_t key)
+{
+    if (!heap_reserve(w, w->n_heap + 1)) return false;
+    size_t i = w->n_heap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (w->heap[p] <= key) break;
+        w->heap[i] = w->heap[p];
+        i = p;
+    }
+    w->heap[i] = key;
+    return true;
+}
+
+static uint64_t heap_pop(struct bpe_word *w)
+{
+    uint64_t top = w->heap[0];
+    w->heap[0] = w->heap[--w->n_heap];
+    if (w->n_heap) sift_down(w->heap, w->n_heap, 0);
     return top;
 }
 
@@ -303,27 +305,32 @@ static bool push_pair(const struct tokenizer *t, struct bpe_word *w, int32_t pos
     int32_t nx = w->next[pos];
     if (nx < 0) return true;
     const struct merge_slot *m = merge_get(t, w->ids[pos], w->ids[nx]);
-    return !m || heap_push(w, (struct heap_item){m->rank, (uint32_t)pos, m->id});
+    return !m || heap_push(w, (uint64_t)m->rank << 32 | (uint32_t)pos);
 }
 
-/* The heap version: ids stay in place, removed symbols are unlinked (prev/next) and marked with id -1. Stale heap
- * entries are recognised because the pair at their position no longer merges into their id. */
+/* The heap version: ids stay in place, removed symbols are unlinked (prev/next) and marked with id -1. A heap entry
+ * is stale when the pair at its position no longer has its rank (ranks name pairs one to one), and is dropped.
+ * The first heap is built bottom-up in linear time. */
 static bool merge_large(const struct tokenizer *t, struct bpe_word *w, size_t n)
 {
+    if (!heap_reserve(w, n)) return false;
     w->n_heap = 0;
     for (size_t i = 0; i < n; i++) {
         w->prev[i] = (int32_t)i - 1;
         w->next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
     }
-    for (size_t i = 0; i + 1 < n; i++)
-        if (!push_pair(t, w, (int32_t)i)) return false;
+    for (size_t i = 0; i + 1 < n; i++) {
+        const struct merge_slot *m = merge_get(t, w->ids[i], w->ids[i + 1]);
+        if (m) w->heap[w->n_heap++] = (uint64_t)m->rank << 32 | (uint32_t)i;
+    }
+    for (size_t i = w->n_heap / 2; i-- > 0;) sift_down(w->heap, w->n_heap, i);
     while (w->n_heap) {
-        struct heap_item top = heap_pop(w);
-        int32_t pos = (int32_t)top.pos, nx = w->next[pos];
+        uint64_t top = heap_pop(w);
+        int32_t pos = (int32_t)(uint32_t)top, nx = w->next[pos];
         if (w->ids[pos] < 0 || nx < 0) continue;
         const struct merge_slot *m = merge_get(t, w->ids[pos], w->ids[nx]);
-        if (!m || m->id != top.id) continue;
-        w->ids[pos] = top.id;
+        if (!m || m->rank != (uint32_t)(top >> 32)) continue;
+        w->ids[pos] = m->id;
         w->ids[nx] = -1;
         w->next[pos] = w->next[nx];
         if (w->next[nx] >= 0) w->prev[w->next[nx]] = pos;
