@@ -10,6 +10,7 @@
 
 #define TOKENIZER_MAX_FILE ((size_t)1 << 30)
 #define CONFIG_MAX_FILE ((size_t)64 << 20)
+#define TOKENIZER_MAX_ID (1 << 23) /* ids at most this: real vocabularies stay below 300,000 */
 
 /* ---- byte-level alphabet ---- */
 
@@ -102,7 +103,7 @@ static bool set_token_bytes(struct loader *ld, int32_t id, const char *s, size_t
 static qwglm_status check_id(struct loader *ld, const struct json_value *v, const char *what, uint32_t i,
                              int64_t *id)
 {
-    if (!json_int(v, id) || *id < 0 || *id >= (1 << 28))
+    if (!json_int(v, id) || *id < 0 || *id >= TOKENIZER_MAX_ID)
         return qw_fail(ld->e, QWGLM_ERR_FORMAT, "%s: %s %u has a bad id", ld->name, what, i);
     return QWGLM_OK;
 }
