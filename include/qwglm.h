@@ -225,7 +225,7 @@ typedef int (*qwglm_text_fn)(qwglm_text_kind kind, const char *text, size_t len,
 typedef struct qwglm_stream qwglm_stream;
 
 typedef struct qwglm_stream_params {
-    int skip_special;       /* drop special tokens (<|im_end|>, ...) from the text */
+    int skip_special;       /* drop special tokens (<|im_end|>, ...) from the text; <think> tags are kept */
     int separate_reasoning; /* report <think> ... </think> as QWGLM_TEXT_REASONING, without the tags */
     int start_in_reasoning; /* the prompt already opened <think>: the reply starts inside it */
 } qwglm_stream_params;

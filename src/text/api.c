@@ -212,12 +212,11 @@ static int deliver(qwglm_stream *s, qwglm_text_fn fn, void *user)
 
 int qwglm_stream_push(qwglm_stream *s, int32_t id, qwglm_text_fn fn, void *user)
 {
-    /* special tokens are skipped in the text, but <think> tags are special in some vocabularies: keep them for the
-     * separator, which removes them */
+    /* <think> and </think> are special tokens in some vocabularies: skip_special never drops them, since they
+     * delimit the reasoning (which the separator, or the caller, removes) */
     size_t len;
     const char *b = tokenizer_token_bytes(s->t->tok, id, &len);
-    bool tag = b && s->p.separate_reasoning && ((len == 7 && !memcmp(b, "<think>", 7)) ||
-                                                (len == 8 && !memcmp(b, "</think>", 8)));
+    bool tag = b && ((len == 7 && !memcmp(b, "<think>", 7)) || (len == 8 && !memcmp(b, "</think>", 8)));
     if (tag) {
         if (!detok_flush(&s->detok, &s->buf) || !qw_str_append(&s->buf, b, len)) return -1;
     } else if (!detok_push(&s->detok, id, &s->buf)) {
