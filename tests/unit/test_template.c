@@ -118,12 +118,44 @@ static void test_fixture_chats(void)
     qw_free(text);
 }
 
+static void render_dir(const char *dir, const char *request, const char *want)
+{
+    struct qw_err e = {0};
+    struct chat_template *t = NULL;
+    struct json_doc req;
+    REQUIRE(json_parse(request, strlen(request), &req, &e) == QWGLM_OK);
+    CHECKF(chat_template_load_dir(dir, &t, &e) == QWGLM_OK && t, "%s: %s", dir, e.msg);
+    struct qw_str out = {0};
+    if (t) CHECKF(chat_template_render(t, &req.root, &out, &e) == QWGLM_OK, "%s: %s", dir, e.msg);
+    CHECKF(out.len == strlen(want) && !memcmp(out.data ? out.data : "", want, out.len), "%s: got '%.*s'", dir,
+           (int)out.len, out.data ? out.data : "");
+    qw_str_free(&out);
+    chat_template_free(t);
+    json_doc_free(&req);
+}
+
+/* Where the template comes from, as transformers looks: chat_template.jinja, chat_template.json, then
+ * tokenizer_config.json (a string, or named templates: tool_use when tools are given, else default). */
+static void test_template_sources(void)
+{
+    const char *one = "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}";
+    render_dir("tests/fixtures/text/template-dirs/jinja", one, "JINJA <|im_end|> user:a;");
+    render_dir("tests/fixtures/text/template-dirs/json", one, "JSON aFalse");
+    render_dir("tests/fixtures/text/template-dirs/named", one, "DEFAULT None");
+    render_dir("tests/fixtures/text/template-dirs/named",
+               "{\"messages\": [], \"tools\": [{\"type\": \"function\"}, {\"type\": \"function\"}]}", "TOOLS 2");
+    struct chat_template *t = (struct chat_template *)1;
+    struct qw_err e = {0};
+    CHECK(chat_template_load_dir("tests/fixtures/qwen3-small", &t, &e) == QWGLM_OK && t == NULL); /* none there */
+}
+
 int main(void)
 {
     struct qw_err e = {0};
     REQUIRE(qw_read_file("tests/fixtures/qwen3-micro/tokenizer_config.json", 1 << 20, &config, &config_n, &e) == 0);
     test_reference_cases();
     test_fixture_chats();
+    test_template_sources();
     qw_free(config);
     return test_report("test_template");
 }
