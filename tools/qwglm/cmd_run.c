@@ -6,13 +6,20 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "textio.h"
 
 static const char usage_text[] =
-    "usage: qwglm run -m DIR --prompt-ids 1,2,3 [options]\n"
+    "usage: qwglm run -m DIR (-p TEXT | --prompt-ids 1,2,3) [options]\n"
     "\n"
-    "Generates a continuation of the prompt and streams it to stdout.\n"
+    "Generates a reply to the prompt and streams it to stdout.\n"
     "\n"
-    "  --prompt-ids LIST     the prompt as comma-separated token ids\n"
+    "  -p, --prompt TEXT     a user message, put through the model's chat template (the reasoning of a\n"
+    "                        thinking model goes to stderr between [thinking] lines)\n"
+    "  --system TEXT         a system message before it\n"
+    "  --no-think            ask a thinking model not to think (enable_thinking = false)\n"
+    "  --raw                 tokenize TEXT as it is, without the chat template\n"
+    "  --hide-reasoning      do not print the reasoning\n"
+    "  --prompt-ids LIST     the prompt as comma-separated token ids (prints ids, not text)\n"
     "  --image FILE          an image (PNG, JPEG, WebP, GIF, BMP) for the next <|image_pad|> run of the prompt\n"
     "                        (151652,151655,151653 places one; repeat --image in prompt order)\n"
     "  --image-min-tokens N, --image-max-tokens N\n"
@@ -26,6 +33,8 @@ struct run_state {
     FILE *logits_file;
     int n_vocab;
     bool json, failed;
+    qwglm_stream *stream; /* text prompts: detokenizes the reply */
+    struct textio_printer printer;
     int32_t *tokens;
     int n_tokens, cap;
     int64_t t_first_us;
@@ -49,11 +58,13 @@ static int on_token(int32_t id, const float *logits, void *user)
         st->failed = true;
         return 1;
     }
-    if (!st->json) {
+    if (st->stream) {
+        if (qwglm_stream_push(st->stream, id, textio_print, &st->printer)) st->failed = true;
+    } else if (!st->json) {
         printf("%s%d", st->n_tokens > 1 ? " " : "", id);
         fflush(stdout);
     }
-    return 0;
+    return st->failed;
 }
 
 static int64_t now_us(void)
@@ -72,7 +83,9 @@ static void print_ids(const int32_t *ids, int n)
 
 int cmd_run(int argc, char **argv)
 {
-    const char *cmd = "run", *prompt_ids = NULL, *logits_path = NULL;
+    const char *cmd = "run", *prompt_ids = NULL, *logits_path = NULL, *prompt = NULL;
+    struct textio_opts to = {0};
+    bool hide_reasoning = false;
     struct cli_model_opts mo;
     cli_model_opts_init(&mo);
     long max_tokens = -1;
@@ -116,20 +129,54 @@ int cmd_run(int argc, char **argv)
         } else if (strcmp(a, "--logits") == 0) {
             if (!(logits_path = cli_value(cmd, argc, argv, &i))) return 2;
         } else if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) {
-            return cli_usage_error(cmd, "text prompts need the tokenizer; use --prompt-ids");
+            if (!(prompt = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--system") == 0) {
+            if (!(to.system = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--no-think") == 0) {
+            to.no_think = true;
+        } else if (strcmp(a, "--raw") == 0) {
+            to.raw = true;
+        } else if (strcmp(a, "--hide-reasoning") == 0) {
+            hide_reasoning = true;
         } else {
             return cli_usage_error(cmd, "unknown option '%s' (see qwglm run --help)", a);
         }
     }
-    if (!prompt_ids) return cli_usage_error(cmd, "no prompt: pass --prompt-ids");
-    int32_t *ids;
-    int n_ids;
-    if (!cli_parse_ids(prompt_ids, &ids, &n_ids, 1 << 24))
+    if (!prompt_ids && !prompt) return cli_usage_error(cmd, "no prompt: pass -p TEXT or --prompt-ids");
+    if (prompt_ids && prompt) return cli_usage_error(cmd, "pass either -p or --prompt-ids, not both");
+    if (!mo.model) return cli_usage_error(cmd, "-m DIR is required");
+    int32_t *ids = NULL;
+    int n_ids = 0;
+    qwglm_tokenizer *tok = NULL;
+    bool in_reasoning = false;
+    if (prompt_ids && !cli_parse_ids(prompt_ids, &ids, &n_ids, 1 << 24))
         return cli_usage_error(cmd, "--prompt-ids must be comma-separated integers");
+    if (prompt) {
+        char terr[QWGLM_ERR_SIZE];
+        if (qwglm_tokenizer_load(mo.model, &tok, terr)) return cli_error(cmd, "%s", terr);
+        struct qw_str msgs = {0};
+        if (to.system) textio_add_message(&msgs, "system", to.system, strlen(to.system));
+        if (n_images > 0) textio_add_user_with_images(&msgs, prompt, strlen(prompt), n_images);
+        else textio_add_message(&msgs, "user", prompt, strlen(prompt));
+        int32_t *tids;
+        size_t n_tids;
+        int prc = msgs.failed ? cli_error(cmd, "out of memory")
+                              : textio_prompt(cmd, tok, &to, msgs.data, prompt, &tids, &n_tids, &in_reasoning);
+        qw_str_free(&msgs);
+        if (!prc && !(ids = malloc((n_tids ? n_tids : 1) * sizeof *ids))) prc = cli_error(cmd, "out of memory");
+        if (prc) {
+            qwglm_tokenizer_free(tok);
+            return 1;
+        }
+        memcpy(ids, tids, n_tids * sizeof *ids);
+        n_ids = (int)n_tids;
+        qwglm_free(tids);
+    }
 
     qwglm_model *m = cli_load_model(cmd, &mo);
     if (!m) {
         free(ids);
+        qwglm_tokenizer_free(tok);
         return 1;
     }
     qwglm_generate_params gp = qwglm_generate_default_params(m);
@@ -148,6 +195,19 @@ int cmd_run(int argc, char **argv)
     qwglm_image *images[MAX_IMAGES] = {0};
     struct run_state st = {.n_vocab = info.n_vocab, .json = json};
     char err[QWGLM_ERR_SIZE];
+    int32_t stop_ids[64];
+    if (tok) {
+        gp.n_stop_ids = textio_stop_ids(tok, &gp, stop_ids, 64);
+        gp.stop_ids = stop_ids;
+        qwglm_stream_params spar = qwglm_stream_default_params();
+        spar.start_in_reasoning = in_reasoning;
+        st.printer.echo = !json;
+        st.printer.hide_reasoning = hide_reasoning;
+        if (qwglm_stream_open(tok, &spar, &st.stream, err)) {
+            cli_error(cmd, "%s", err);
+            goto done;
+        }
+    }
     qwglm_session_params sp = qwglm_session_default_params();
     sp.n_ctx = mo.n_ctx;
     if (qwglm_session_open(m, &sp, &s, err)) {
@@ -172,6 +232,7 @@ int cmd_run(int argc, char **argv)
     int64_t t1 = now_us();
     if (gs == QWGLM_OK) gs = qwglm_session_generate(s, NULL, 0, &gp, on_token, &st);
     int64_t t2 = now_us();
+    if (st.stream && qwglm_stream_flush(st.stream, textio_print, &st.printer)) st.failed = true;
     if (st.failed) {
         cli_error(cmd, "%s", logits_path ? "writing the logits failed" : "out of memory");
         goto done;
@@ -192,12 +253,22 @@ int cmd_run(int argc, char **argv)
         print_ids(ids, n_ids);
         printf(", \"tokens\": ");
         print_ids(st.tokens, st.n_tokens);
+        if (st.stream) {
+            struct qw_str j = {0};
+            qw_str_puts(&j, ", \"text\": ");
+            qw_str_json(&j, st.printer.answer.data ? st.printer.answer.data : "", st.printer.answer.len);
+            qw_str_puts(&j, ", \"reasoning\": ");
+            qw_str_json(&j, st.printer.reasoning.data ? st.printer.reasoning.data : "", st.printer.reasoning.len);
+            fwrite(j.data, 1, j.len, stdout);
+            qw_str_free(&j);
+        }
         printf(", \"stop_reason\": \"%s\", \"seed\": %llu, \"timings\": {\"prompt_ms\": %.3f, "
                "\"prompt_tok_s\": %.2f, \"decode_ms\": %.3f, \"decode_tok_s\": %.2f}}\n",
                stop, (unsigned long long)gp.sampling.seed, prompt_ms, prompt_ms > 0 ? n_prompt / prompt_ms * 1e3 : 0,
                decode_ms, decode_ms > 0 ? n_decoded / decode_ms * 1e3 : 0);
     } else {
-        putchar('\n');
+        if (st.stream) textio_end(&st.printer);
+        else putchar('\n');
         fprintf(stderr, "qwglm: prompt %d tokens in %.1f ms (%.1f tok/s), generated %d tokens (%.1f tok/s), %s\n",
                 n_prompt, prompt_ms, prompt_ms > 0 ? n_prompt / prompt_ms * 1e3 : 0, st.n_tokens,
                 decode_ms > 0 ? n_decoded / decode_ms * 1e3 : 0, stop);
@@ -208,7 +279,11 @@ done:
     free(st.tokens);
     free(ids);
     for (int i = 0; i < n_images; i++) qwglm_image_free(images[i]);
+    qwglm_stream_free(st.stream);
+    qw_str_free(&st.printer.answer);
+    qw_str_free(&st.printer.reasoning);
     qwglm_session_close(s);
     qwglm_model_free(m);
+    qwglm_tokenizer_free(tok);
     return rc;
 }
