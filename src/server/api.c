@@ -64,8 +64,8 @@ const char *api_role_name(enum api_role r)
 
 static bool nomem(struct api_error *err) { return api_fail(err, 500, NULL, "out of memory"); }
 
-static bool get_float(const struct json_value *obj, const char *key, double lo, double hi, float *out,
-                      struct api_error *err)
+bool api_get_float(const struct json_value *obj, const char *key, double lo, double hi, float *out,
+                   struct api_error *err)
 {
     const struct json_value *v = json_get(obj, key);
     if (json_is_null(v)) return true;
@@ -77,8 +77,8 @@ static bool get_float(const struct json_value *obj, const char *key, double lo, 
     return true;
 }
 
-static bool get_int(const struct json_value *obj, const char *key, int64_t lo, int64_t hi, int64_t *out,
-                    struct api_error *err)
+bool api_get_int(const struct json_value *obj, const char *key, int64_t lo, int64_t hi, int64_t *out,
+                 struct api_error *err)
 {
     const struct json_value *v = json_get(obj, key);
     if (json_is_null(v)) return true;
@@ -97,7 +97,7 @@ static bool get_int(const struct json_value *obj, const char *key, int64_t lo, i
     return true;
 }
 
-static bool get_bool(const struct json_value *obj, const char *key, bool *out, struct api_error *err)
+bool api_get_bool(const struct json_value *obj, const char *key, bool *out, struct api_error *err)
 {
     const struct json_value *v = json_get(obj, key);
     if (json_is_null(v)) return true;
@@ -320,27 +320,27 @@ static bool parse_prompt(const struct json_value *root, struct api_request *r, s
 static bool parse_sampling(const struct json_value *root, struct api_request *r, struct api_error *err)
 {
     int64_t i;
-    if (!get_float(root, "temperature", 0, 2, &r->temperature, err)) return false;
-    if (!get_float(root, "top_p", 0, 1, &r->top_p, err)) return false;
-    if (!get_float(root, "min_p", 0, 1, &r->min_p, err)) return false;
-    if (!get_float(root, "presence_penalty", -2, 2, &r->presence_penalty, err)) return false;
-    if (!get_float(root, "frequency_penalty", -2, 2, &r->frequency_penalty, err)) return false;
-    if (!get_float(root, "repetition_penalty", 0.01, 100, &r->repetition_penalty, err)) return false;
+    if (!api_get_float(root, "temperature", 0, 2, &r->temperature, err)) return false;
+    if (!api_get_float(root, "top_p", 0, 1, &r->top_p, err)) return false;
+    if (!api_get_float(root, "min_p", 0, 1, &r->min_p, err)) return false;
+    if (!api_get_float(root, "presence_penalty", -2, 2, &r->presence_penalty, err)) return false;
+    if (!api_get_float(root, "frequency_penalty", -2, 2, &r->frequency_penalty, err)) return false;
+    if (!api_get_float(root, "repetition_penalty", 0.01, 100, &r->repetition_penalty, err)) return false;
     i = -1;
-    if (!get_int(root, "top_k", -1, 1 << 20, &i, err)) return false;
+    if (!api_get_int(root, "top_k", -1, 1 << 20, &i, err)) return false;
     r->top_k = (int)i;
     i = -1;
-    if (!get_int(root, "max_tokens", 1, 1 << 24, &i, err)) return false;
-    if (!get_int(root, "max_completion_tokens", 1, 1 << 24, &i, err)) return false;
+    if (!api_get_int(root, "max_tokens", 1, 1 << 24, &i, err)) return false;
+    if (!api_get_int(root, "max_completion_tokens", 1, 1 << 24, &i, err)) return false;
     r->max_tokens = (int)i;
     const struct json_value *seed = json_get(root, "seed");
     if (!json_is_null(seed)) {
-        if (!get_int(root, "seed", INT64_MIN, INT64_MAX, &i, err)) return false;
+        if (!api_get_int(root, "seed", INT64_MIN, INT64_MAX, &i, err)) return false;
         r->has_seed = true;
         r->seed = (uint64_t)i;
     }
     i = 1;
-    if (!get_int(root, "n", 1, 128, &i, err)) return false;
+    if (!api_get_int(root, "n", 1, 128, &i, err)) return false;
     if (i != 1) return api_fail(err, 400, "n", "'n' is %lld; only n=1 is supported", (long long)i);
     return true;
 }
@@ -348,7 +348,7 @@ static bool parse_sampling(const struct json_value *root, struct api_request *r,
 static bool parse_unsupported(const struct json_value *root, struct api_error *err)
 {
     bool b = false;
-    if (!get_bool(root, "logprobs", &b, err)) return false;
+    if (!api_get_bool(root, "logprobs", &b, err)) return false;
     if (b) return api_fail(err, 400, "logprobs", "'logprobs' is not supported");
     const struct json_value *tools = json_get(root, "tools");
     if (tools && tools->type == JSON_ARRAY && tools->n > 0)
@@ -388,14 +388,14 @@ bool api_parse(enum api_kind kind, const char *body, size_t n, struct api_reques
     }
     if (kind == API_CHAT ? !parse_messages(root, r, err) : !parse_prompt(root, r, err)) goto done;
     if (!parse_sampling(root, r, err) || !parse_stop(root, r, err) || !parse_unsupported(root, err)) goto done;
-    if (!get_bool(root, "stream", &r->stream, err)) goto done;
+    if (!api_get_bool(root, "stream", &r->stream, err)) goto done;
     const struct json_value *so = json_get(root, "stream_options");
     if (!json_is_null(so)) {
         if (so->type != JSON_OBJECT) {
             api_fail(err, 400, "stream_options", "'stream_options' must be an object");
             goto done;
         }
-        if (!get_bool(so, "include_usage", &r->include_usage, err)) goto done;
+        if (!api_get_bool(so, "include_usage", &r->include_usage, err)) goto done;
     }
     const struct json_value *kw = json_get(root, "chat_template_kwargs");
     if (!json_is_null(kw)) {
@@ -405,7 +405,7 @@ bool api_parse(enum api_kind kind, const char *body, size_t n, struct api_reques
         }
         bool think = false;
         if (json_get(kw, "enable_thinking")) {
-            if (!get_bool(kw, "enable_thinking", &think, err)) goto done;
+            if (!api_get_bool(kw, "enable_thinking", &think, err)) goto done;
             r->enable_thinking = think;
         }
     }

@@ -22,6 +22,7 @@ struct srv_model_info {
     uint64_t weight_bytes;
     int n_ctx_train;
     int n_vocab;
+    bool vision;        /* takes image parts (a Qwen3-VL checkpoint) */
 };
 
 /* A prompt ready to evaluate. think_open: the template left the reply inside a <think> block (the model's first

@@ -220,6 +220,7 @@ qwglm_status engine_qwglm_open(const char *model, const struct engine_options *o
     info->weight_bytes = mi.weight_bytes;
     info->n_ctx_train = mi.n_ctx_train;
     info->n_vocab = mi.n_vocab;
+    info->vision = qwglm_model_has_vision(eng->m) != 0;
     eng->defaults = qwglm_model_sampling_defaults(eng->m);
     eng->n_eos = mi.n_eos < 8 ? mi.n_eos : 8;
     memcpy(eng->eos, mi.eos, (size_t)eng->n_eos * sizeof *eng->eos);

@@ -88,6 +88,16 @@ static void *load_main(void *arg)
         srv_progress_report(&srv->progress, "load", "KV cache", 0, 1);
         st = sched_create(&srv->eng, cfg->n_parallel, n_ctx, cfg->queue_max, &srv->metrics, &srv->sched, &e);
     }
+    if (st == QWGLM_OK) {
+        struct audio_config ac = {.asr_model = cfg->asr_model,
+                                  .n_voices = cfg->n_voices,
+                                  .workers = cfg->audio_parallel,
+                                  .n_threads = cfg->n_threads,
+                                  .max_seconds = cfg->max_audio_seconds,
+                                  .max_file_bytes = cfg->max_audio_bytes};
+        for (int i = 0; i < cfg->n_voices && i < AUDIO_MAX_VOICES; i++) ac.voices[i] = cfg->voices[i];
+        st = audio_open(&ac, &srv->progress, log_to_stderr, &srv->audio, &e);
+    }
     if (st != QWGLM_OK) {
         progress_set_state(&srv->progress, SRV_FAILED, "error", e.msg);
         atomic_store(&srv->state, SRV_FAILED);
@@ -99,6 +109,12 @@ static void *load_main(void *arg)
     progress_set_state(&srv->progress, SRV_READY, "ready", NULL);
     fprintf(stderr, "qwglm serve: model %s ready (%d slots of %d tokens)\n", srv->model_name, cfg->n_parallel,
             srv->n_ctx);
+    if (audio_has_asr(srv->audio) || audio_has_tts(srv->audio)) {
+        struct qw_str s = {0};
+        audio_json(srv->audio, &s);
+        fprintf(stderr, "qwglm serve: speech %s\n", s.data ? s.data : "");
+        qw_str_free(&s);
+    }
     return NULL;
 }
 
@@ -178,6 +194,7 @@ int srv_run(const struct srv_config *cfg)
     atomic_store(&srv->stopping, true);
     http_quiesce(srv);
     if (loader_started) pthread_join(loader, NULL);
+    audio_stop(srv->audio);
     if (srv->sched) {
         sched_drain(srv->sched);
         if (!sched_wait_idle(srv->sched, SHUTDOWN_GRACE_MS)) {
@@ -189,6 +206,7 @@ int srv_run(const struct srv_config *cfg)
     http_drain(srv, 2000); /* let finished replies reach their clients */
     http_stop(srv);
     sched_free(srv->sched);
+    audio_free(srv->audio);
     if (srv->eng.ops) srv->eng.ops->free(srv->eng.ctx);
     progress_free(&srv->progress);
     qw_free(srv);

@@ -22,6 +22,13 @@ struct srv_config {
     const char *cors;     /* NULL: no CORS headers; else the allowed origin ("*" for any) */
     const char *web_dir;  /* NULL: the built web app next to the binary, if any */
     const char *dtype;    /* weight precision; NULL: auto */
+    /* speech, beside the language model (src/server/audio.h) */
+    const char *asr_model;          /* Parakeet directory for /v1/audio/transcriptions; NULL: none */
+    const char *voices[8];          /* Piper voices (.onnx) for /v1/audio/speech; the first is the default */
+    int n_voices;
+    int audio_parallel;             /* Parakeet handles and voice sets (each serves one request at a time) */
+    double max_audio_seconds;       /* longest audio transcribed */
+    size_t max_audio_bytes;         /* largest uploaded audio file */
 };
 
 /* Runs until SIGINT or SIGTERM, then shuts down gracefully. Returns the process exit status. */

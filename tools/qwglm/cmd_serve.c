@@ -26,6 +26,12 @@ static void usage(FILE *out)
             "  --web DIR            serve the web app from DIR (default: the built web/dist)\n"
             "  --threads N          engine threads (default one per core)\n"
             "  --dtype TYPE         weight precision: auto, f32, bf16, q8, q4 (default auto)\n"
+            "  --asr-model DIR      Parakeet model for POST /v1/audio/transcriptions and the web app's voice input\n"
+            "  --voice FILE.onnx    Piper voice for POST /v1/audio/speech and spoken replies (repeat for more;\n"
+            "                       the first is the default)\n"
+            "  --audio-parallel N   speech requests served at once (each loads its own copy; default 1)\n"
+            "  --max-audio-seconds S  longest audio transcribed (default 3600)\n"
+            "  --max-audio-bytes N  largest uploaded audio file (default 26214400)\n"
             "  --mock               serve a deterministic stand-in model (for tests; no weights needed)\n"
             "  --mock-delay-ms N    with --mock: milliseconds per generated token (default 20)\n"
             "  --mock-load-ms N     with --mock: pretend loading takes N ms, with progress (default 0)\n",
@@ -44,6 +50,9 @@ int cmd_serve(int argc, char **argv)
         .queue_max = 64,
         .max_body = 32u << 20,
         .mock_delay_ms = 20,
+        .audio_parallel = 1,
+        .max_audio_seconds = 3600,
+        .max_audio_bytes = 25u << 20,
     };
     if (c.api_key && !c.api_key[0]) c.api_key = NULL;
     for (int i = 1; i < argc; i++) {
@@ -67,13 +76,21 @@ int cmd_serve(int argc, char **argv)
             if (!(c.web_dir = cli_value(cmd, argc, argv, &i))) return 2;
         } else if (strcmp(a, "--dtype") == 0) {
             if (!(c.dtype = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--asr-model") == 0) {
+            if (!(c.asr_model = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--voice") == 0) {
+            if (c.n_voices == (int)(sizeof c.voices / sizeof c.voices[0]))
+                return cli_usage_error(cmd, "at most %d --voice options", c.n_voices);
+            if (!(c.voices[c.n_voices++] = cli_value(cmd, argc, argv, &i))) return 2;
         } else {
             static const struct {
                 const char *flag;
                 long lo, hi;
             } nums[] = {{"--port", 0, 65535},   {"--parallel", 1, 256}, {"--ctx", 16, 1 << 22},
                         {"--queue", 0, 100000}, {"--threads", 0, 1024}, {"--max-body", 1024, 1L << 34},
-                        {"--mock-delay-ms", 0, 60000}, {"--mock-load-ms", 0, 600000}};
+                        {"--mock-delay-ms", 0, 60000}, {"--mock-load-ms", 0, 600000},
+                        {"--audio-parallel", 1, 16}, {"--max-audio-seconds", 1, 86400},
+                        {"--max-audio-bytes", 1024, 1L << 32}};
             size_t k = 0;
             while (k < sizeof nums / sizeof nums[0] && strcmp(a, nums[k].flag) != 0) k++;
             if (k == sizeof nums / sizeof nums[0]) return cli_usage_error(cmd, "unknown option '%s' (see --help)", a);
@@ -89,7 +106,10 @@ int cmd_serve(int argc, char **argv)
             case 4: c.n_threads = (int)n; break;
             case 5: c.max_body = (size_t)n; break;
             case 6: c.mock_delay_ms = (int)n; break;
-            default: c.mock_load_ms = (int)n; break;
+            case 7: c.mock_load_ms = (int)n; break;
+            case 8: c.audio_parallel = (int)n; break;
+            case 9: c.max_audio_seconds = (double)n; break;
+            default: c.max_audio_bytes = (size_t)n; break;
             }
         }
     }

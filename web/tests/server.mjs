@@ -19,6 +19,12 @@ export function modelArgs(delayMs = 20) {
   return ['--mock', '--mock-delay-ms', String(delayMs)];
 }
 
+/** The real fixture language model (tests/fixtures/qwen3-micro, random weights: its replies never end on their
+ * own, so a small context bounds them). */
+export function chatModelArgs(ctx = 2048) {
+  return ['-m', path.join(repo, 'tests/fixtures/qwen3-micro'), '--ctx', String(ctx)];
+}
+
 export async function startServer(args = [], { timeoutMs = 60000, wait = true } = {}) {
   const child = spawn(binary(), ['serve', '--port', '0', ...args], {
     cwd: repo,
