@@ -297,8 +297,10 @@ static void run_job(struct slot *sl, struct srv_job *j)
             st = ops->eval_images ? ops->eval_images(sl->sess, j->prompt.ids, j->prompt.n, j->prompt.images,
                                                      j->prompt.n_images, &e)
                                   : qw_fail(&e, QWGLM_ERR_ARG, "this server's engine takes no images");
-            if (st == QWGLM_OK)
+            if (st == QWGLM_OK) {
+                j->n_prompt = ops->session_n_past(sl->sess); /* each pad became the image's tokens */
                 st = ops->generate(sl->sess, NULL, 0, &j->sampling, j->max_tokens, on_piece, &r, &e);
+            }
         } else {
             st = ops->generate(sl->sess, j->prompt.ids + p, j->prompt.n - p, &j->sampling, j->max_tokens, on_piece,
                                &r, &e);

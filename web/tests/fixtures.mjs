@@ -68,3 +68,24 @@ export function wavBytes(samples, rate) {
   for (let i = 0; i < samples.length; i++) b.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(samples[i] * 32767))), 44 + 2 * i);
   return b;
 }
+
+/** GPT-2's byte-level alphabet: the character each byte is written as in a byte-level BPE vocabulary. */
+function byteAlphabet() {
+  const bs = [];
+  for (let b = 33; b <= 126; b++) bs.push(b);
+  for (let b = 161; b <= 172; b++) bs.push(b);
+  for (let b = 174; b <= 255; b++) bs.push(b);
+  const cs = [...bs];
+  let n = 0;
+  for (let b = 0; b < 256; b++) if (!bs.includes(b)) (bs.push(b), cs.push(256 + n++));
+  return new Map(cs.map((c, i) => [String.fromCodePoint(c), bs[i]]));
+}
+
+/** The text of token ids of a byte-level BPE tokenizer.json (Qwen's), decoded from its vocabulary. */
+export function tokenText(tokenizerJson, ids) {
+  const vocab = JSON.parse(fs.readFileSync(tokenizerJson, 'utf8')).model.vocab;
+  const byId = new Map(Object.entries(vocab).map(([p, i]) => [i, p]));
+  const alpha = byteAlphabet();
+  const bytes = ids.flatMap((id) => [...byId.get(id)].map((ch) => alpha.get(ch)));
+  return Buffer.from(bytes).toString('utf8');
+}
