@@ -1,7 +1,6 @@
 /* What the server needs from a model: turning a request into prompt token ids (chat template included),
- * sessions with a KV cache (one per slot), and generation that streams text pieces. Two implementations fill
- * this table: engine_qwglm.c (the real engine) and engine_mock.c (a deterministic stand-in that lets the HTTP
- * layer, the web app and the load test run without model weights). */
+ * sessions with a KV cache (one per slot), and generation that streams text pieces. engine_qwglm.c fills this
+ * table with the real engine; the seam keeps the scheduler and the HTTP layer free of engine details. */
 #ifndef QW_SERVER_ENGINE_H
 #define QW_SERVER_ENGINE_H
 
@@ -15,7 +14,7 @@
 
 struct srv_model_info {
     char name[256];     /* what /v1/models lists */
-    char arch[32];      /* "qwen3", "qwen3_vl", "mock" */
+    char arch[32];      /* "qwen3", "qwen3_vl" */
     char backend[32];   /* "cpu", "cuda", ... */
     char device[128];   /* "Intel Xeon ... (2 threads)" */
     char dtype[16];
@@ -70,9 +69,6 @@ struct srv_engine {
 struct srv_progress;
 void srv_progress_report(struct srv_progress *p, const char *phase, const char *file, uint64_t done,
                          uint64_t total);
-
-/* The mock engine. delay_us: sleep per generated token, so that tests can stop a reply midway. */
-qwglm_status engine_mock_open(int delay_us, struct srv_engine *out, struct qw_err *e);
 
 struct engine_options {
     int n_threads;     /* 0: one per core */

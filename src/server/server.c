@@ -65,22 +65,11 @@ static void *load_main(void *arg)
     struct srv *srv = ld->srv;
     const struct srv_config *cfg = srv->cfg;
     struct qw_err e = {0};
-    qwglm_status st;
-    if (cfg->mock) {
-        for (int i = 0; i < 10 && !atomic_load(&srv->stopping); i++) {
-            srv_progress_report(&srv->progress, cfg->mock_load_ms ? "download" : "load", "mock.safetensors",
-                                (uint64_t)i << 20, 10u << 20);
-            struct timespec ts = {cfg->mock_load_ms / 10 / 1000, (long)(cfg->mock_load_ms / 10 % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        st = engine_mock_open(cfg->mock_delay_ms * 1000, &srv->eng, &e);
-    } else {
-        struct engine_options o = {.n_threads = cfg->n_threads, .dtype = cfg->dtype, .log = log_to_stderr};
-        st = engine_qwglm_open(cfg->model, &o, &srv->progress, &srv->eng, &e);
-    }
+    struct engine_options o = {.n_threads = cfg->n_threads, .dtype = cfg->dtype, .log = log_to_stderr};
+    qwglm_status st = engine_qwglm_open(cfg->model, &o, &srv->progress, &srv->eng, &e);
     if (st == QWGLM_OK) {
         srv->eng.ops->info(srv->eng.ctx, &srv->info);
-        if (!cfg->mock) snprintf(srv->model_name, sizeof srv->model_name, "%s", srv->info.name);
+        snprintf(srv->model_name, sizeof srv->model_name, "%s", srv->info.name);
         int n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : 4096;
         if (cfg->n_ctx <= 0 && srv->info.n_ctx_train > 0 && srv->info.n_ctx_train < n_ctx)
             n_ctx = srv->info.n_ctx_train;
@@ -121,10 +110,6 @@ static void *load_main(void *arg)
 /* The name /v1/models lists: the last component of the model path, or ORG/NAME as given. */
 static void model_display_name(const struct srv_config *cfg, char *out, size_t cap)
 {
-    if (cfg->mock) {
-        snprintf(out, cap, "qwglm-mock");
-        return;
-    }
     const char *m = cfg->model ? cfg->model : "model";
     size_t n = strlen(m);
     while (n > 1 && m[n - 1] == '/') n--;

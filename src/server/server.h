@@ -7,10 +7,7 @@
 #include <stddef.h>
 
 struct srv_config {
-    const char *model;    /* model directory or ORG/NAME; unused with mock */
-    bool mock;            /* serve the deterministic mock engine (tests, UI work without weights) */
-    int mock_delay_ms;    /* mock: milliseconds per generated token */
-    int mock_load_ms;     /* mock: how long its "loading" takes, in ten progress steps */
+    const char *model;    /* model directory or ORG/NAME */
     const char *host;     /* bind address; default 127.0.0.1 */
     int port;             /* 0: any free port (the chosen one is printed) */
     const char *api_key;  /* NULL: no authentication */

@@ -31,10 +31,7 @@ static void usage(FILE *out)
             "                       the first is the default)\n"
             "  --audio-parallel N   speech requests served at once (each loads its own copy; default 1)\n"
             "  --max-audio-seconds S  longest audio transcribed (default 3600)\n"
-            "  --max-audio-bytes N  largest uploaded audio file (default 26214400)\n"
-            "  --mock               serve a deterministic stand-in model (for tests; no weights needed)\n"
-            "  --mock-delay-ms N    with --mock: milliseconds per generated token (default 20)\n"
-            "  --mock-load-ms N     with --mock: pretend loading takes N ms, with progress (default 0)\n",
+            "  --max-audio-bytes N  largest uploaded audio file (default 26214400)\n",
             DEFAULT_MODEL);
 }
 
@@ -49,7 +46,6 @@ int cmd_serve(int argc, char **argv)
         .n_parallel = 1,
         .queue_max = 64,
         .max_body = 32u << 20,
-        .mock_delay_ms = 20,
         .audio_parallel = 1,
         .max_audio_seconds = 3600,
         .max_audio_bytes = 25u << 20,
@@ -61,8 +57,6 @@ int cmd_serve(int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
-        } else if (strcmp(a, "--mock") == 0) {
-            c.mock = true;
         } else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
             if (!(c.model = cli_value(cmd, argc, argv, &i))) return 2;
         } else if (strcmp(a, "--host") == 0) {
@@ -88,7 +82,6 @@ int cmd_serve(int argc, char **argv)
                 long lo, hi;
             } nums[] = {{"--port", 0, 65535},   {"--parallel", 1, 256}, {"--ctx", 16, 1 << 22},
                         {"--queue", 0, 100000}, {"--threads", 0, 1024}, {"--max-body", 1024, 1L << 34},
-                        {"--mock-delay-ms", 0, 60000}, {"--mock-load-ms", 0, 600000},
                         {"--audio-parallel", 1, 16}, {"--max-audio-seconds", 1, 86400},
                         {"--max-audio-bytes", 1024, 1L << 32}};
             size_t k = 0;
@@ -105,10 +98,8 @@ int cmd_serve(int argc, char **argv)
             case 3: c.queue_max = (int)n; break;
             case 4: c.n_threads = (int)n; break;
             case 5: c.max_body = (size_t)n; break;
-            case 6: c.mock_delay_ms = (int)n; break;
-            case 7: c.mock_load_ms = (int)n; break;
-            case 8: c.audio_parallel = (int)n; break;
-            case 9: c.max_audio_seconds = (double)n; break;
+            case 6: c.audio_parallel = (int)n; break;
+            case 7: c.max_audio_seconds = (double)n; break;
             default: c.max_audio_bytes = (size_t)n; break;
             }
         }

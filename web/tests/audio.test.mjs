@@ -8,14 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI, { toFile } from 'openai';
-import { chatModelArgs, rawRequest, repo, startServer } from './server.mjs';
+import { modelArgs, rawRequest, repo, speechArgs, startServer } from './server.mjs';
 import { readSafetensors, readWav, wavBytes } from './fixtures.mjs';
 
 const fx = path.join(repo, 'tests/fixtures');
 const asrRef = JSON.parse(fs.readFileSync(path.join(fx, 'parakeet-micro/reference.json'), 'utf8'));
 const ttsRef = JSON.parse(fs.readFileSync(path.join(fx, 'piper-micro/reference.json'), 'utf8'));
 const ttsAudio = readSafetensors(path.join(fx, 'piper-micro/reference.safetensors'));
-const voicePath = path.join(fx, 'piper-micro/en_US-micro-medium.onnx');
 const voiceName = 'en_US-micro-medium';
 const RATE = 22050;
 
@@ -23,8 +22,8 @@ let srv;
 let client;
 
 before(async () => {
-  srv = await startServer([...chatModelArgs(), '--asr-model', path.join(fx, 'parakeet-micro'), '--voice', voicePath,
-    '--max-audio-seconds', '4', '--max-audio-bytes', '200000', '--max-body', '1048576']);
+  srv = await startServer([...modelArgs(), ...speechArgs(), '--max-audio-seconds', '4', '--max-audio-bytes', '200000',
+    '--max-body', '1048576']);
   client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
