@@ -17,7 +17,7 @@ cd web
 case "$mode" in
 release)
     QWGLM_BIN=build/qwglm timeout 600 node --test --test-concurrency=1 tests/api.test.mjs tests/audio.test.mjs \
-        tests/vision.test.mjs tests/e2e.test.mjs
+        tests/vision.test.mjs tests/e2e.test.mjs tests/media.test.mjs
     ;;
 asan)
     QWGLM_BIN=build-asan/qwglm ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
