@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "qwglm.h"
+#include "qwglm_hub.h"
 
 /* Log callback that writes "qwglm: msg" lines to stderr; user points to an int verbosity (NULL: info). */
 void cli_log(qwglm_log_level level, const char *msg, void *user);
@@ -24,5 +25,29 @@ bool cli_parse_ids(const char *s, int32_t **ids, int *n, int max);
 
 /* The value of flag argv[*i] ("--name VALUE"), advancing *i, or NULL (with a usage error printed) when missing. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+
+/* ---- models ---- */
+
+/* The model `serve` loads when none is given. */
+#define CLI_DEFAULT_MODEL QWGLM_HUB_DEFAULT_MODEL
+
+/* Resolves the -m argument of any command into a model folder (dir, cap bytes): an existing folder is used as
+ * it is; ORG/NAME[@REVISION] comes from the Hugging Face cache, downloaded first when it is not (completely)
+ * there, with a progress display on stderr (HF_HUB_OFFLINE=1: the cache only). Returns 0, or prints
+ * "qwglm CMD: why" and returns 1 (2 for a usage error). */
+int cli_resolve_model(const char *cmd, const char *arg, char *dir, size_t cap);
+
+enum cli_progress_mode { CLI_PROGRESS_AUTO, CLI_PROGRESS_BAR, CLI_PROGRESS_LINES, CLI_PROGRESS_JSON,
+                         CLI_PROGRESS_NONE };
+
+/* Hub progress on stderr: a bar with bytes, speed and ETA on a terminal (BAR), a line per file (LINES), or the
+ * JSON events one per line (JSON). AUTO picks BAR on a terminal, else LINES. */
+struct cli_progress {
+    enum cli_progress_mode mode;
+    bool bar_drawn;
+};
+void cli_progress_init(struct cli_progress *p, enum cli_progress_mode mode);
+/* A qwglm_hub_progress_fn; user is a struct cli_progress. */
+int cli_hub_progress(const qwglm_hub_event *ev, void *user);
 
 #endif

@@ -4,5 +4,6 @@
 #define QWGLM_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif

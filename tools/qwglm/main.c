@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"pull", cmd_pull, "download a model from the Hugging Face Hub"},
 };
 
 static void usage(FILE *out)
