@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "hub.h"
@@ -67,6 +68,10 @@ struct xfer {
     const struct hub_sink *sink; /* file transfers */
     struct qw_str *body;         /* GETs into memory */
     bool begun;
+    int stall_timeout_s;
+    int64_t last_data_us;  /* when bytes last arrived (or the transfer started) */
+    curl_off_t last_dlnow;
+    bool stalled;
     uint64_t range_start;
     bool partial;
     bool sink_stopped;
@@ -147,12 +152,22 @@ stop:
     return 0; /* CURLE_WRITE_ERROR */
 }
 
+/* libcurl calls this about once a second even when nothing arrives. A stall is detected here rather than with
+ * CURLOPT_LOW_SPEED_*, whose speed is averaged over several seconds and notices a dead connection late. */
 static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    (void)dltotal, (void)ultotal, (void)ulnow;
     struct xfer *x = user;
     if (x->sink && x->sink->cancelled && x->sink->cancelled(x->sink->user)) {
         x->sink_stopped = true;
+        return 1;
+    }
+    int64_t now = qw_time_us();
+    if (dlnow != x->last_dlnow) {
+        x->last_dlnow = dlnow;
+        x->last_data_us = now;
+    } else if (now - x->last_data_us > (int64_t)x->stall_timeout_s * 1000000) {
+        x->stalled = true;
         return 1;
     }
     return 0;
@@ -173,8 +188,8 @@ static void setup(struct hub_client *c, const char *url, struct xfer *x)
     curl_easy_setopt(k, CURLOPT_USERAGENT, "qwglm/0.1.0 libcurl/" LIBCURL_VERSION);
     if (c->headers) curl_easy_setopt(k, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 20L);
-    curl_easy_setopt(k, CURLOPT_LOW_SPEED_LIMIT, 1L); /* bytes per second ... */
-    curl_easy_setopt(k, CURLOPT_LOW_SPEED_TIME, (long)c->stall_timeout_s); /* ... over this many seconds */
+    x->stall_timeout_s = c->stall_timeout_s;
+    x->last_data_us = qw_time_us();
     curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(k, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_body);
@@ -189,7 +204,12 @@ static void finish(struct hub_client *c, CURLcode rc, struct xfer *x, const char
 {
     struct hub_http *h = x->h;
     h->curl_code = (int)rc;
-    if (rc != CURLE_OK) snprintf(h->curl_error, sizeof h->curl_error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    if (x->stalled) {
+        h->curl_code = CURLE_OPERATION_TIMEDOUT;
+        snprintf(h->curl_error, sizeof h->curl_error, "no data for %d s", x->stall_timeout_s);
+    } else if (rc != CURLE_OK) {
+        snprintf(h->curl_error, sizeof h->curl_error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    }
     long status = 0;
     if (curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status) h->status = status;
 }
