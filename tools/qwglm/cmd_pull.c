@@ -21,6 +21,8 @@ static void usage(FILE *out)
             "  --parallel N       files downloaded at once (default 4)\n"
             "  --progress MODE    auto, bar, lines, json (events on stderr, one per line) or none\n"
             "  --timeout S        retry a transfer that receives nothing for S seconds (default 30)\n"
+            "  --retries N        failed attempts in a row (backing off 0.5 s, 1 s, 2 s, ...) before giving\n"
+            "                     up on a file (default 6)\n"
             "  --offline          use the cache only (as HF_HUB_OFFLINE=1)\n"
             "\n"
             "environment: HF_ENDPOINT, HF_TOKEN (or the token file $HF_HOME/token), HF_HOME, HF_HUB_CACHE,\n"
@@ -57,6 +59,10 @@ int cmd_pull(int argc, char **argv)
             if (!(v = cli_value("pull", argc, argv, &i))) return 2;
             if (!cli_parse_int(v, 1, 3600, &n)) return cli_usage_error("pull", "--timeout: 1 to 3600, not '%s'", v);
             hp.stall_timeout_s = (int)n;
+        } else if (!strcmp(a, "--retries")) {
+            if (!(v = cli_value("pull", argc, argv, &i))) return 2;
+            if (!cli_parse_int(v, 1, 100, &n)) return cli_usage_error("pull", "--retries: 1 to 100, not '%s'", v);
+            hp.max_retries = (int)n;
         } else if (!strcmp(a, "--progress")) {
             if (!(v = cli_value("pull", argc, argv, &i))) return 2;
             static const char *const names[] = {"auto", "bar", "lines", "json", "none"};
