@@ -26,6 +26,27 @@ bool cli_parse_ids(const char *s, int32_t **ids, int *n, int max);
 /* The value of flag argv[*i] ("--name VALUE"), advancing *i, or NULL (with a usage error printed) when missing. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 
+/* Flags shared by every command that loads a language model. */
+struct cli_model_opts {
+    const char *model;   /* -m DIR */
+    int n_threads;       /* --threads */
+    int dtype;           /* --dtype (qwglm_dtype) */
+    int n_ctx;           /* --ctx */
+    int verbosity;       /* -v / -q: qwglm_log_level threshold */
+};
+
+void cli_model_opts_init(struct cli_model_opts *o);
+/* Consumes argv[*i] (and its value) when it is a model flag: returns 1 if consumed, 0 if not a model flag,
+ * -1 after printing a usage error. */
+int cli_model_flag(const char *cmd, struct cli_model_opts *o, int argc, char **argv, int *i);
+extern const char cli_model_flags_help[];
+/* Loads o->model with o's settings, logging to stderr; prints the error and returns NULL on failure. */
+qwglm_model *cli_load_model(const char *cmd, struct cli_model_opts *o);
+
+/* Sampling flags (--temp, --top-k, --top-p, --min-p, --repeat-penalty, --presence-penalty, --frequency-penalty,
+ * --penalty-last-n, --seed): same return convention as cli_model_flag. seed_set tells whether --seed was given. */
+int cli_sampling_flag(const char *cmd, qwglm_sampling *s, bool *seed_set, int argc, char **argv, int *i);
+extern const char cli_sampling_flags_help[];
 /* ---- models ---- */
 
 /* The model `serve` loads when none is given. */

@@ -4,6 +4,7 @@
 #define QWGLM_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 
 #endif

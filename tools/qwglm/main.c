@@ -11,6 +11,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", cmd_run, "generate text from a prompt"},
     {"version", cmd_version, "print the version"},
     {"pull", cmd_pull, "download a model from the Hugging Face Hub"},
 };

@@ -1,0 +1,250 @@
+/* The CPU backend's memory, weights and op table. Ops run at once on the calling thread and the pool. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/fp.h"
+#include "base/mem.h"
+#include "cpu.h"
+#include "cpu_impl.h"
+#include "ops/quant.h"
+
+bool cpu_check(struct cpu_ctx *c, bool ok, const char *fmt, ...)
+{
+    if (ok) return true;
+    if (c->err.status == QWGLM_OK) {
+        c->err.status = QWGLM_ERR_ARG;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err.msg, sizeof c->err.msg, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+bool cpu_check_bounds(struct cpu_ctx *c, struct qw_tensor t, const char *op, const char *name)
+{
+    if (!cpu_check(c, t.buf != NULL, "%s: %s is absent", op, name)) return false;
+    if (!cpu_check(c, t.rows >= 0 && t.cols >= 0 && t.stride >= t.cols, "%s: %s has a bad shape", op, name))
+        return false;
+    if (t.rows == 0 || t.cols == 0) return true;
+    size_t end = t.offset + (size_t)(t.rows - 1) * qw_row_bytes(t.dtype, t.stride) + qw_row_bytes(t.dtype, t.cols);
+    return cpu_check(c, end <= t.buf->size, "%s: %s runs past its buffer", op, name);
+}
+
+bool cpu_check_f32(struct cpu_ctx *c, struct qw_tensor t, const char *op, const char *name)
+{
+    return cpu_check_bounds(c, t, op, name) &&
+           cpu_check(c, t.dtype == QW_DTYPE_F32, "%s: %s is %s, not f32", op, name, qw_dtype_name(t.dtype));
+}
+
+struct parallel_job {
+    int64_t n;
+    cpu_rows_fn fn;
+    void *arg;
+};
+
+static void parallel_thunk(void *ctx, int ith, int nth)
+{
+    struct parallel_job *j = ctx;
+    long lo, hi;
+    qw_split_rows((long)j->n, ith, nth, 1, &lo, &hi);
+    if (hi > lo) j->fn(j->arg, lo, hi);
+}
+
+void cpu_parallel(struct cpu_ctx *c, int64_t n, int64_t work_per_row, cpu_rows_fn fn, void *arg)
+{
+    /* below ~16k multiply-adds, waking a thread costs more than it saves */
+    if (c->n_threads == 1 || n < 2 || n * work_per_row < 16384) {
+        if (n > 0) fn(arg, 0, n);
+        return;
+    }
+    struct parallel_job j = {n, fn, arg};
+    qw_pool_run(c->pool, parallel_thunk, &j);
+}
+
+/* ---- memory ---- */
+
+static qwglm_status cpu_buf_alloc(void *ctx, size_t bytes, struct qw_buf **out, struct qw_err *e)
+{
+    (void)ctx;
+    *out = NULL;
+    struct qw_buf *b = qw_calloc(1, sizeof *b);
+    if (!b) return qw_fail(e, QWGLM_ERR_NOMEM, "cpu: buffer of %zu bytes", bytes);
+    b->data = qw_aligned_alloc(64, bytes);
+    if (!b->data) {
+        qw_free(b);
+        return qw_fail(e, QWGLM_ERR_NOMEM, "cpu: buffer of %zu bytes", bytes);
+    }
+    b->size = bytes;
+    b->owned = true;
+    *out = b;
+    return QWGLM_OK;
+}
+
+static void cpu_buf_free(void *ctx, struct qw_buf *b)
+{
+    (void)ctx;
+    if (!b) return;
+    if (b->owned) qw_free(b->data);
+    qw_free(b);
+}
+
+static qwglm_status cpu_buf_write(void *ctx, struct qw_buf *b, size_t off, const void *src, size_t n,
+                                  struct qw_err *e)
+{
+    (void)ctx;
+    if (!b || off > b->size || n > b->size - off) return qw_fail(e, QWGLM_ERR_ARG, "cpu: write out of bounds");
+    if (n) memcpy(b->data + off, src, n);
+    return QWGLM_OK;
+}
+
+static qwglm_status cpu_buf_read(void *ctx, struct qw_buf *b, size_t off, void *dst, size_t n, struct qw_err *e)
+{
+    (void)ctx;
+    if (!b || off > b->size || n > b->size - off) return qw_fail(e, QWGLM_ERR_ARG, "cpu: read out of bounds");
+    if (n) memcpy(dst, b->data + off, n);
+    return QWGLM_OK;
+}
+
+static qwglm_status cpu_sync(void *ctx, struct qw_err *e)
+{
+    struct cpu_ctx *c = ctx;
+    qwglm_status st = c->err.status;
+    if (st) {
+        qw_fail(e, st, "%s", c->err.msg);
+        memset(&c->err, 0, sizeof c->err);
+    }
+    return st;
+}
+
+/* ---- weights ---- */
+
+struct convert_job {
+    const uint8_t *src;
+    enum qw_dtype src_dtype, dst_dtype;
+    int64_t rows, cols;
+    uint8_t *dst;
+    float *tmp; /* one row of f32 per thread */
+};
+
+static void convert_rows(void *arg, int ith, int nth)
+{
+    struct convert_job *j = arg;
+    long lo, hi;
+    qw_split_rows((long)j->rows, ith, nth, 1, &lo, &hi);
+    size_t src_row = qw_row_bytes(j->src_dtype, j->cols), dst_row = qw_row_bytes(j->dst_dtype, j->cols);
+    float *tmp = j->tmp + (size_t)ith * (size_t)j->cols;
+    for (long r = lo; r < hi; r++) {
+        const uint8_t *s = j->src + (size_t)r * src_row;
+        uint8_t *d = j->dst + (size_t)r * dst_row;
+        cpu_row_to_f32(j->src_dtype, s, tmp, j->cols);
+        switch (j->dst_dtype) {
+        case QW_DTYPE_F32: memcpy(d, tmp, dst_row); break;
+        case QW_DTYPE_BF16:
+            for (int64_t i = 0; i < j->cols; i++) ((uint16_t *)d)[i] = f32_to_bf16(tmp[i]);
+            break;
+        case QW_DTYPE_F16:
+            for (int64_t i = 0; i < j->cols; i++) ((uint16_t *)d)[i] = f32_to_f16(tmp[i]);
+            break;
+        case QW_DTYPE_Q8: qw_quantize_q8(tmp, (struct qw_block_q8 *)d, j->cols); break;
+        case QW_DTYPE_Q4: qw_quantize_q4(tmp, (struct qw_block_q4 *)d, j->cols); break;
+        default: break;
+        }
+    }
+}
+
+static qwglm_status cpu_weight_upload(void *ctx, const void *src, enum qw_dtype src_dtype, int64_t rows,
+                                      int64_t cols, enum qw_dtype dst_dtype, struct qw_tensor *out,
+                                      struct qw_err *e)
+{
+    struct cpu_ctx *c = ctx;
+    memset(out, 0, sizeof *out);
+    if (src_dtype != QW_DTYPE_F32 && src_dtype != QW_DTYPE_F16 && src_dtype != QW_DTYPE_BF16 &&
+        src_dtype != dst_dtype)
+        return qw_fail(e, QWGLM_ERR_ARG, "cpu: weights of dtype %s cannot be converted", qw_dtype_name(src_dtype));
+    if (dst_dtype == QW_DTYPE_I32 || dst_dtype >= QW_DTYPE_COUNT)
+        return qw_fail(e, QWGLM_ERR_ARG, "cpu: %s is not a weight dtype", qw_dtype_name(dst_dtype));
+    int block = qw_dtype_block(dst_dtype);
+    if (cols % block != 0)
+        return qw_fail(e, QWGLM_ERR_ARG, "cpu: %lld columns are not a multiple of the %s block (%d)",
+                       (long long)cols, qw_dtype_name(dst_dtype), block);
+    size_t row_bytes = qw_row_bytes(dst_dtype, cols), bytes;
+    if (rows < 0 || !size_mul_ok((size_t)rows, row_bytes, &bytes))
+        return qw_fail(e, QWGLM_ERR_ARG, "cpu: weight too large");
+    struct qw_buf *b;
+    size_t align = dst_dtype == QW_DTYPE_F32 ? 4 : 2;
+    if (dst_dtype == src_dtype && ((uintptr_t)src % align) == 0) {
+        /* already in the right form: read it where it lies (an mmapped checkpoint) */
+        b = qw_calloc(1, sizeof *b);
+        if (!b) return qw_fail(e, QWGLM_ERR_NOMEM, "cpu: weight");
+        b->data = (uint8_t *)src;
+        b->size = bytes;
+    } else {
+        qwglm_status rc = cpu_buf_alloc(ctx, bytes, &b, e);
+        if (rc) return rc;
+        size_t tmp_bytes;
+        if (!size_mul_ok((size_t)c->n_threads * (size_t)cols, sizeof(float), &tmp_bytes)) tmp_bytes = SIZE_MAX;
+        float *tmp = qw_malloc(tmp_bytes);
+        if (!tmp) {
+            cpu_buf_free(ctx, b);
+            return qw_fail(e, QWGLM_ERR_NOMEM, "cpu: conversion row");
+        }
+        struct convert_job j = {src, src_dtype, dst_dtype, rows, cols, b->data, tmp};
+        qw_pool_run(c->pool, convert_rows, &j);
+        qw_free(tmp);
+    }
+    *out = (struct qw_tensor){b, 0, dst_dtype, rows, cols, cols};
+    return QWGLM_OK;
+}
+
+/* ---- the backend ---- */
+
+static void cpu_free(void *ctx)
+{
+    struct cpu_ctx *c = ctx;
+    if (!c) return;
+    qw_pool_free(c->pool);
+    qw_free(c);
+}
+
+static const struct qw_backend_ops cpu_ops = {
+    .name = "cpu",
+    .free = cpu_free,
+    .buf_alloc = cpu_buf_alloc,
+    .buf_free = cpu_buf_free,
+    .buf_write = cpu_buf_write,
+    .buf_read = cpu_buf_read,
+    .weight_upload = cpu_weight_upload,
+    .sync = cpu_sync,
+    .get_rows = cpu_get_rows,
+    .linear = cpu_linear,
+    .rmsnorm = cpu_rmsnorm,
+    .layernorm = cpu_layernorm,
+    .rope = cpu_rope,
+    .attention = cpu_attention,
+    .add = cpu_add,
+    .mul = cpu_mul,
+    .affine = cpu_affine,
+    .unary = cpu_unary,
+    .swiglu = cpu_swiglu,
+    .softmax = cpu_softmax,
+    .copy = cpu_copy,
+    .conv1d = cpu_conv1d,
+};
+
+qwglm_status cpu_backend_create(int n_threads, struct qw_backend *out, struct qw_err *e)
+{
+    memset(out, 0, sizeof *out);
+    struct cpu_ctx *c = qw_calloc(1, sizeof *c);
+    if (!c) return qw_fail(e, QWGLM_ERR_NOMEM, "cpu backend");
+    c->pool = qw_pool_create(n_threads);
+    if (!c->pool) {
+        qw_free(c);
+        return qw_fail(e, QWGLM_ERR_NOMEM, "cpu backend: could not start %d threads", n_threads);
+    }
+    c->n_threads = qw_pool_size(c->pool);
+    cpu_kernels_init(&c->k, false);
+    out->ops = &cpu_ops;
+    out->ctx = c;
+    return QWGLM_OK;
+}

@@ -1,0 +1,59 @@
+/* Internals shared by the CPU backend's files. */
+#ifndef QW_CPU_IMPL_H
+#define QW_CPU_IMPL_H
+
+#include <stdarg.h>
+
+#include "base/pool.h"
+#include "kernels.h"
+#include "ops/ops.h"
+
+struct qw_buf {
+    uint8_t *data;
+    size_t size;
+    bool owned; /* false: wraps caller memory (an mmapped checkpoint) */
+};
+
+struct cpu_ctx {
+    struct qw_pool *pool;
+    int n_threads;
+    struct qw_err err; /* first failure since the last sync */
+    struct cpu_kernels k;
+};
+
+static inline void *cpu_ptr(struct qw_tensor t) { return t.buf->data + t.offset; }
+static inline float *cpu_row(struct qw_tensor t, int64_t r)
+{
+    return (float *)(t.buf->data + t.offset) + r * t.stride;
+}
+
+/* Records a failed precondition (a bug in the calling model) and returns false. */
+bool cpu_check(struct cpu_ctx *c, bool ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The tensor is present, f32, and lies within its buffer. */
+bool cpu_check_f32(struct cpu_ctx *c, struct qw_tensor t, const char *op, const char *name);
+bool cpu_check_bounds(struct cpu_ctx *c, struct qw_tensor t, const char *op, const char *name);
+
+/* Runs fn(arg, r0, r1) over [0, n) split into contiguous ranges, one per thread (inline when work is small). */
+typedef void (*cpu_rows_fn)(void *arg, int64_t r0, int64_t r1);
+void cpu_parallel(struct cpu_ctx *c, int64_t n, int64_t work_per_row, cpu_rows_fn fn, void *arg);
+
+/* Op entry points (the backend table points at these). */
+void cpu_get_rows(void *ctx, struct qw_tensor y, struct qw_tensor table, struct qw_tensor ids);
+void cpu_linear(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b);
+void cpu_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
+                   const struct qw_attn_params *p);
+void cpu_rmsnorm(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, float eps);
+void cpu_layernorm(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                   float eps);
+void cpu_rope(void *ctx, struct qw_tensor x, struct qw_tensor cs, int n_heads, int head_dim);
+void cpu_add(void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b);
+void cpu_mul(void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b);
+void cpu_affine(void *ctx, struct qw_tensor y, struct qw_tensor x, float scale, float shift);
+void cpu_unary(void *ctx, struct qw_tensor y, struct qw_tensor x, enum qw_unary op);
+void cpu_swiglu(void *ctx, struct qw_tensor y, struct qw_tensor gate, struct qw_tensor up);
+void cpu_softmax(void *ctx, struct qw_tensor x);
+void cpu_copy(void *ctx, struct qw_tensor y, struct qw_tensor x);
+void cpu_conv1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                const struct qw_conv1d_params *p);
+
+#endif
