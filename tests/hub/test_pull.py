@@ -337,6 +337,32 @@ class PullTest(unittest.TestCase):
         self.assertEqual(os.readlink(os.path.join(snap, "onnx", "model.onnx")),
                          "../../../blobs/" + hashlib.sha256(small.files["onnx/model.onnx"]).hexdigest())
 
+    def test_run_downloads_and_runs(self):
+        """qwglm run -m ORG/NAME: pulled on first use, then run from the cache, also offline; the downloaded
+        weights (single file and sharded) give the reference greedy tokens of the fixture."""
+        with open(os.path.join(os.path.dirname(__file__), "..", "fixtures", "qwen3-small", "reference.json")) as f:
+            case = json.load(f)["cases"][0]
+        args = ["--prompt-ids", ",".join(map(str, case["input_ids"])), "-n", str(len(case["greedy"])), "--temp",
+                "0", "--dtype", "f32", "--json"]
+
+        def run(model, env=None):
+            p = subprocess.run([QWGLM, "run", "-m", model, *args], env=dict(self.env, **(env or {})),
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return json.loads(p.stdout)["tokens"]
+
+        for repo in (SMALL, "qwglm-test/qwen3-sharded"):
+            self.assertEqual(run(repo), case["greedy"], repo)
+        n_before = len(self.hub.requests)
+        self.assertEqual(run(SMALL), case["greedy"])  # a complete cached snapshot: no request at all
+        self.assertEqual(len(self.hub.requests), n_before)
+        self.hub.stop()
+        self.assertEqual(run(SMALL, {"HF_HUB_OFFLINE": "1"}), case["greedy"])
+        p = subprocess.run([QWGLM, "run", "-m", "qwglm-test/voice", *args], env=dict(self.env, HF_HUB_OFFLINE="1"),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("HF_HUB_OFFLINE", p.stderr)
+
 
 def main():
     global QWGLM, REPOS

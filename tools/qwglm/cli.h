@@ -40,7 +40,8 @@ void cli_model_opts_init(struct cli_model_opts *o);
  * -1 after printing a usage error. */
 int cli_model_flag(const char *cmd, struct cli_model_opts *o, int argc, char **argv, int *i);
 extern const char cli_model_flags_help[];
-/* Loads o->model with o's settings, logging to stderr; prints the error and returns NULL on failure. */
+/* Loads o->model (a folder, or ORG/NAME[@REV] through cli_resolve_model) with o's settings, logging to stderr;
+ * prints the error and returns NULL on failure. */
 qwglm_model *cli_load_model(const char *cmd, struct cli_model_opts *o);
 
 /* Sampling flags (--temp, --top-k, --top-p, --min-p, --repeat-penalty, --presence-penalty, --frequency-penalty,

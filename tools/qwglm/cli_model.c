@@ -104,13 +104,19 @@ int cli_resolve_model(const char *cmd, const char *arg, char *dir, size_t cap)
 {
     struct stat st;
     if (!arg || !*arg) return cli_usage_error(cmd, "no model given (-m DIR or -m ORG/NAME[@REVISION])");
-    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (strlen(arg) >= cap) return cli_error(cmd, "%s: path too long", arg);
+    if (strlen(arg) >= cap) return cli_error(cmd, "%s: path too long", arg);
+    /* a folder, or anything that cannot be a Hub model: the loader says what is missing */
+    bool hub_shaped = strchr(arg, '/') && strchr(arg, '/') == strrchr(arg, '/') && arg[0] != '/' && arg[0] != '.' &&
+                      arg[0] != '~';
+    if ((stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) || !hub_shaped) {
         strcpy(dir, arg);
         return 0;
     }
 #ifdef QWGLM_HAVE_HUB
-    if (!qwglm_hub_is_ref(arg)) return cli_error(cmd, "%s: no such model folder", arg);
+    if (!qwglm_hub_is_ref(arg)) {
+        strcpy(dir, arg);
+        return 0;
+    }
     struct cli_progress prog;
     cli_progress_init(&prog, CLI_PROGRESS_AUTO);
     qwglm_hub_params hp = qwglm_hub_default_params();

@@ -8,7 +8,7 @@
 #include "commands.h"
 
 static const char usage_text[] =
-    "usage: qwglm run -m DIR --prompt-ids 1,2,3 [options]\n"
+    "usage: qwglm run -m DIR|ORG/NAME[@REV] --prompt-ids 1,2,3 [options]\n"
     "\n"
     "Generates a continuation of the prompt and streams it to stdout.\n"
     "\n"
