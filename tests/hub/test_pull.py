@@ -237,6 +237,16 @@ class PullTest(unittest.TestCase):
         for g in gets[1:]:  # each retry continues where the dropped transfer stopped
             self.assertTrue(g["range"] and g["range"] != "bytes=0-", g)
         self.assertEqual(sum(g["bytes"] for g in gets), len(data))
+        # a server that ignores Range after a drop: the whole file again (200), still one verified blob
+        shutil.rmtree(self.cache)
+        self.hub.faults = {"model.safetensors": {"drop": 1, "norange": True}}
+        n_before = len(self.hub.requests)
+        self.run_pull(SMALL)
+        gets = [r for r in self.hub.requests[n_before:] if r["path"] == "/cdn/" + hashlib.sha256(data).hexdigest()]
+        self.assertEqual([g["status"] for g in gets], [200, 200])
+        self.assertTrue(gets[1]["range"])
+        self.assertEqual(gets[1]["bytes"], len(data))
+        self.assertEqual(self.tree(), self.expected_tree(SMALL, c, WANTED))
         # a server that keeps failing: a clear message after the retries
         shutil.rmtree(self.cache)
         self.hub.faults = {"api": {"status500": 100}}
