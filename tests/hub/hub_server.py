@@ -40,8 +40,26 @@ TOKEN_OK = "hf_testtoken"        # may read gated repositories
 TOKEN_NO_ACCESS = "hf_noaccess"  # a valid token without access to the gated repository
 
 
+_digests = {}
+
+
+def _digest(kind, data):
+    """sha256 / git blob id of data, computed once per object (weights are hashed on every API call otherwise)."""
+    key = (kind, id(data))
+    if key not in _digests:
+        if kind == "sha256":
+            _digests[key] = (data, hashlib.sha256(data).hexdigest())
+        else:
+            _digests[key] = (data, hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest())
+    return _digests[key][1]
+
+
 def git_blob_id(data):
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    return _digest("git", data)
+
+
+def sha256(data):
+    return _digest("sha256", data)
 
 
 def is_lfs(path):
@@ -66,12 +84,13 @@ class Commit:
         s = {"rfilename": path}
         if blobs:
             s["size"] = len(content)
-            s["blobId"] = git_blob_id(content)
-            if is_lfs(path):  # git holds a pointer file; blobId is the pointer's id
-                sha = hashlib.sha256(content).hexdigest()
+            if not is_lfs(path):
+                s["blobId"] = git_blob_id(content)
+            else:  # git holds a pointer file; blobId is the pointer's id
+                sha = sha256(content)
                 pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n" % (
                     sha.encode(), len(content))
-                s["blobId"] = git_blob_id(pointer)
+                s["blobId"] = hashlib.sha1(b"blob %d\0" % len(pointer) + pointer).hexdigest()
                 s["lfs"] = {"sha256": sha, "size": len(content), "pointerSize": len(pointer)}
         return s
 
@@ -298,14 +317,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_error_json(500, message="Internal Error")
         data = c.files[fname]
         if is_lfs(fname):
-            sha = hashlib.sha256(data).hexdigest()
+            sha = sha256(data)
             self.hub.blobs[sha] = (fname, data)
             self.send_response(302)
             self.send_header("Location", "%s/cdn/%s?X-Amz-Signature=test" % (self.hub.cdn_url, sha))
             self.send_header("X-Repo-Commit", c.sha)
             self.send_header("X-Linked-Etag", '"%s"' % sha)
             self.send_header("X-Linked-Size", str(len(data)))
-            self.send_header("ETag", '"%s"' % hashlib.sha1(data).hexdigest())
+            self.send_header("ETag", '"%s"' % sha)
             self.send_header("Content-Length", "0")
             self.record(302)
             self.end_headers()
@@ -341,9 +360,9 @@ class Handler(BaseHTTPRequestHandler):
             status = 206
         else:
             end = size - 1
-        body = data[start:end + 1]
-        if self.hub.take_fault(fname, "corrupt") and body:
-            body = bytes([body[0] ^ 0xFF]) + body[1:]
+        body = memoryview(data)[start:end + 1]  # no copy of a large file per request
+        if self.hub.take_fault(fname, "corrupt") and len(body):
+            body = bytes([body[0] ^ 0xFF]) + bytes(body[1:])
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Content-Type", "application/octet-stream")
@@ -397,7 +416,7 @@ class HubServer:
             for c in r.commits.values():
                 for p, d in c.files.items():
                     if is_lfs(p) and not isinstance(d, int):
-                        self.blobs[hashlib.sha256(d).hexdigest()] = (p, d)
+                        self.blobs[sha256(d)] = (p, d)
 
     def start(self, port=0):
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
