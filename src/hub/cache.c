@@ -166,7 +166,8 @@ bool hub_snapshot_complete(const char *dir)
         if (exists_in(dir, "model.safetensors.index.json")) return index_complete(dir);
         if (exists_in(dir, "model.safetensors")) return true;
     }
-    /* no config or no standard weights: any resolvable *.safetensors (with a config), or a voice (.onnx + json) */
+    /* no config or no standard weights: any resolvable *.safetensors (with a config), or a voice (.onnx +
+     * json) */
     DIR *d = opendir(dir);
     if (!d) return false;
     bool config = exists_in(dir, "config.json"), st = false, onnx = false, onnx_json = false;

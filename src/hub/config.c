@@ -1,5 +1,5 @@
-/* Where the Hub is, where the cache is, who we are: the same environment variables as huggingface_hub, with the
- * same defaults, so both find the same cache and the same login. */
+/* Where the Hub is, where the cache is, who we are: the same environment variables as huggingface_hub, with
+ * the same defaults, so both find the same cache and the same login. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,11 +87,14 @@ qwglm_status hub_config_init(struct hub_config *c, const qwglm_hub_params *p, st
     char home[QWGLM_HUB_PATH_MAX];
     if (!hf_home(home, sizeof home)) return qw_fail(e, QWGLM_ERR_ARG, "HF_HOME: path too long");
     bool ok;
-    if (p && p->cache_dir) ok = expand_user(c->cache_dir, sizeof c->cache_dir, p->cache_dir);
-    else if (env("HF_HUB_CACHE")) ok = expand_user(c->cache_dir, sizeof c->cache_dir, env("HF_HUB_CACHE"));
+    if (p && p->cache_dir)
+        ok = expand_user(c->cache_dir, sizeof c->cache_dir, p->cache_dir);
+    else if (env("HF_HUB_CACHE"))
+        ok = expand_user(c->cache_dir, sizeof c->cache_dir, env("HF_HUB_CACHE"));
     else if (env("HUGGINGFACE_HUB_CACHE"))
         ok = expand_user(c->cache_dir, sizeof c->cache_dir, env("HUGGINGFACE_HUB_CACHE"));
-    else ok = qw_path_join(c->cache_dir, sizeof c->cache_dir, home, "hub");
+    else
+        ok = qw_path_join(c->cache_dir, sizeof c->cache_dir, home, "hub");
     if (!ok) return qw_fail(e, QWGLM_ERR_ARG, "HF_HUB_CACHE: path too long");
 
     if (p && p->token) {

@@ -1,5 +1,5 @@
-/* Content checks of downloaded files, on OpenSSL's libcrypto: an LFS file must hash (sha256) to the oid the Hub
- * lists, any other file to its git blob id (sha1 of "blob <size>\0" followed by the content). */
+/* Content checks of downloaded files, on OpenSSL's libcrypto: an LFS file must hash (sha256) to the oid the
+ * Hub lists, any other file to its git blob id (sha1 of "blob <size>\0" followed by the content). */
 #include <inttypes.h>
 #include <stdio.h>
 

@@ -12,9 +12,9 @@ static const char *const event_names[] = {"resolved", "file_start", "progress", 
 _Static_assert(sizeof event_names / sizeof event_names[0] == QWGLM_HUB_EV_COUNT, "one name per event kind");
 
 static const char *const error_names[] = {
-    "none",         "network error",        "access denied",  "gated repository", "not found",
-    "server error", "disk full",            "checksum mismatch", "offline",       "no weights",
-    "protocol error", "cancelled",          "cache i/o error", "bad argument",
+    "none",           "network error", "access denied",     "gated repository", "not found",
+    "server error",   "disk full",     "checksum mismatch", "offline",          "no weights",
+    "protocol error", "cancelled",     "cache i/o error",   "bad argument",
 };
 _Static_assert(sizeof error_names / sizeof error_names[0] == QWGLM_HUB_ERR_COUNT, "one name per error");
 
@@ -44,9 +44,10 @@ size_t qwglm_hub_event_json(const qwglm_hub_event *ev, char *buf, size_t cap)
     put_string(&s, "commit", ev->commit);
     put_string(&s, "file", ev->file);
     if (ev->file)
-        qw_str_printf(&s, ",\"file_done\":%" PRIu64 ",\"file_total\":%" PRIu64, ev->file_done, ev->file_total);
-    qw_str_printf(&s, ",\"done\":%" PRIu64 ",\"total\":%" PRIu64 ",\"files_done\":%d,\"files_total\":%d", ev->done,
-                  ev->total, ev->files_done, ev->files_total);
+        qw_str_printf(&s, ",\"file_done\":%" PRIu64 ",\"file_total\":%" PRIu64, ev->file_done,
+                      ev->file_total);
+    qw_str_printf(&s, ",\"done\":%" PRIu64 ",\"total\":%" PRIu64 ",\"files_done\":%d,\"files_total\":%d",
+                  ev->done, ev->total, ev->files_done, ev->files_total);
     qw_str_printf(&s, ",\"speed\":%.1f,\"eta_s\":%.1f", ev->speed >= 0 ? ev->speed : 0.0,
                   ev->eta_s >= 0 ? ev->eta_s : -1.0);
     if (ev->kind == QWGLM_HUB_EV_RETRY) qw_str_printf(&s, ",\"attempt\":%d", ev->attempt);

@@ -1,7 +1,7 @@
 /* HTTP over libcurl: one client (easy handle, kept connections) per download thread. Redirects are followed
- * (the Hub sends LFS files to a CDN); libcurl sends the Authorization header only to the host it was set for, so
- * the token never reaches the CDN. Everything the server says is bounded: header values are truncated, bodies
- * have a maximum. */
+ * (the Hub sends LFS files to a CDN); libcurl sends the Authorization header only to the host it was set for,
+ * so the token never reaches the CDN. Everything the server says is bounded: header values are truncated,
+ * bodies have a maximum. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -27,7 +27,10 @@ struct hub_client {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
-static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 struct hub_client *hub_client_new(const struct hub_config *cfg, int stall_timeout_s)
 {
@@ -69,7 +72,7 @@ struct xfer {
     struct qw_str *body;         /* GETs into memory */
     bool begun;
     int stall_timeout_s;
-    int64_t last_data_us;  /* when bytes last arrived (or the transfer started) */
+    int64_t last_data_us; /* when bytes last arrived (or the transfer started) */
     curl_off_t last_dlnow;
     bool stalled;
     uint64_t range_start;
@@ -230,14 +233,15 @@ qwglm_status hub_http_get(struct hub_client *c, const char *url, size_t max, cha
     struct xfer x = {.h = h, .body = &s};
     char errbuf[CURL_ERROR_SIZE] = "";
     setup(c, url, &x);
-    curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, ""); /* JSON compresses well; files are sent as they are */
+    curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING,
+                     ""); /* JSON compresses well; files are sent as they are */
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode rc = curl_easy_perform(c->curl);
     finish(c, rc, &x, errbuf);
     if (s.failed) {
         qw_str_free(&s);
-        return qw_fail(e, s.len >= max ? QWGLM_ERR_FORMAT : QWGLM_ERR_NOMEM, "%s: answer larger than %zu bytes",
-                       url, max);
+        return qw_fail(e, s.len >= max ? QWGLM_ERR_FORMAT : QWGLM_ERR_NOMEM,
+                       "%s: answer larger than %zu bytes", url, max);
     }
     *len = s.len;
     *body = s.data ? qw_str_take(&s) : qw_strndup("", 0);
@@ -264,8 +268,8 @@ void hub_http_fetch(struct hub_client *c, const char *url, uint64_t offset, cons
     if ((h->status == 200 || h->status == 206) && rc == CURLE_OK && !x.begun)
         sink->begin(sink->user, h->status, x.range_start, x.partial); /* an empty file */
     if (!h->error_message[0] && errbody.len && h->status >= 400)
-        snprintf(h->error_message, sizeof h->error_message, "%.*s", (int)(errbody.len > 200 ? 200 : errbody.len),
-                 errbody.data);
+        snprintf(h->error_message, sizeof h->error_message, "%.*s",
+                 (int)(errbody.len > 200 ? 200 : errbody.len), errbody.data);
     qw_str_free(&errbody);
 }
 
@@ -295,7 +299,8 @@ bool hub_url_escape(char *dst, size_t cap, const char *s, bool keep_slash)
     static const char digits[] = "0123456789ABCDEF";
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        bool plain = isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' || (keep_slash && *p == '/');
+        bool plain =
+            isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' || (keep_slash && *p == '/');
         if (o + (plain ? 1 : 3) >= cap) return false;
         if (plain) {
             dst[o++] = (char)*p;

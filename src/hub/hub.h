@@ -5,8 +5,9 @@
  * repo_info.c the API's JSON answer -> commit + files; which files inference needs; the shard index
  * cache.c     the huggingface_hub cache layout: refs, blobs, snapshots, locks, completeness
  * digest.c    sha256 / git blob sha1 over OpenSSL's libcrypto
- * http.c      libcurl: JSON GETs with retries, one resumable file transfer
- * pull.c      a whole pull: choose files, check the disk, download in parallel, report progress
+ * http.c      libcurl: GETs into memory, one file transfer from an offset, stall detection
+ * pull.c      a whole pull: choose files, check the disk, download in parallel, report progress (pull.h)
+ * fetch.c     one file of a pull: lock, resume, verify, retry, link
  */
 #ifndef QW_HUB_H
 #define QW_HUB_H

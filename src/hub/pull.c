@@ -1,11 +1,11 @@
-/* A whole pull: ask the Hub which commit the revision names and which files it holds, choose the ones inference
- * needs, check the disk, download them in parallel (resuming partial files, verifying every byte), link them into
- * the snapshot, and report progress on the way.
+/* A whole pull: ask the Hub which commit the revision names and which files it holds, choose the ones
+ * inference needs, check the disk, download them in parallel (resuming partial files, verifying every byte),
+ * link them into the snapshot, and report progress on the way.
  *
- * Every file is fetched from {endpoint}/{repo}/resolve/{commit}/{path}: pinned to the commit, so a branch that
- * moves during the pull cannot mix two versions. A file becomes visible (blobs/OID, then the snapshot link) only
- * after its digest matched; until then it is blobs/OID.incomplete, which the next attempt (or the next process)
- * resumes with an HTTP Range request. */
+ * Every file is fetched from {endpoint}/{repo}/resolve/{commit}/{path}: pinned to the commit, so a branch
+ * that moves during the pull cannot mix two versions. A file becomes visible (blobs/OID, then the snapshot
+ * link) only after its digest matched; until then it is blobs/OID.incomplete, which the next attempt (or the
+ * next process) resumes with an HTTP Range request. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,53 +21,13 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "hub.h"
-
-#define PROGRESS_EVERY_US 200000
-#define SPEED_SAMPLES 32
-#define SPEED_WINDOW_US 5000000
-#define ATTEMPTS_MAX 50     /* absolute cap, also when every attempt makes some progress */
-#define BACKOFF_MAX_MS 10000
-
-struct job {
-    struct hub_file *file;
-    uint64_t done; /* bytes of it on disk (verified blob, or the partial file) */
-    bool cached;   /* the blob was there before this pull */
-};
-
-struct pull {
-    const qwglm_hub_params *p;
-    struct hub_config cfg;
-    struct hub_ref ref;
-    struct qw_log log;
-    char repo_dir[QWGLM_HUB_PATH_MAX], locks_dir[QWGLM_HUB_PATH_MAX];
-    char commit[48];
-    struct hub_repo_info info;
-    struct job *jobs;
-    int n_jobs;
-    bool quiet; /* no events (while fetching the shard index before the pull is announced) */
-
-    pthread_mutex_t mu; /* guards everything below, and serialises the progress callback */
-    int next_job;
-    uint64_t done, total, downloaded;
-    int files_done;
-    bool stop;
-    struct qw_err err;
-    qwglm_hub_error why;
-    int http_status;
-    int64_t t_progress_us;
-    int64_t sample_t[SPEED_SAMPLES];
-    uint64_t sample_b[SPEED_SAMPLES];
-    int n_samples;
-};
+#include "pull.h"
 
 /* ---- failure and events ---- */
 
 /* Records the pull's failure (the first one wins) and stops the other downloads. */
-static qwglm_status pull_fail(struct pull *pl, qwglm_hub_error why, int http_status, qwglm_status st,
-                              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static qwglm_status pull_fail(struct pull *pl, qwglm_hub_error why, int http_status, qwglm_status st,
-                              const char *fmt, ...)
+qwglm_status pull_fail(struct pull *pl, qwglm_hub_error why, int http_status, qwglm_status st,
+                       const char *fmt, ...)
 {
     char msg[QWGLM_ERR_SIZE];
     va_list ap;
@@ -98,8 +58,8 @@ static double speed_locked(struct pull *pl, int64_t now)
 }
 
 /* Calls the progress callback; pl->mu must be held. A nonzero answer cancels the pull. */
-static void emit_locked(struct pull *pl, qwglm_hub_event_kind kind, const struct job *j, int attempt,
-                        qwglm_hub_error error, const char *message)
+void emit_locked(struct pull *pl, qwglm_hub_event_kind kind, const struct job *j, int attempt,
+                 qwglm_hub_error error, const char *message)
 {
     if (kind == QWGLM_HUB_EV_PROGRESS || kind == QWGLM_HUB_EV_RESOLVED || kind == QWGLM_HUB_EV_DONE) {
         int64_t now = qw_time_us();
@@ -135,15 +95,15 @@ static void emit_locked(struct pull *pl, qwglm_hub_event_kind kind, const struct
     }
 }
 
-static void emit(struct pull *pl, qwglm_hub_event_kind kind, const struct job *j, int attempt,
-                 qwglm_hub_error error, const char *message)
+void emit(struct pull *pl, qwglm_hub_event_kind kind, const struct job *j, int attempt, qwglm_hub_error error,
+          const char *message)
 {
     pthread_mutex_lock(&pl->mu);
     emit_locked(pl, kind, j, attempt, error, message);
     pthread_mutex_unlock(&pl->mu);
 }
 
-static bool stopped(struct pull *pl)
+bool stopped(struct pull *pl)
 {
     pthread_mutex_lock(&pl->mu);
     bool s = pl->stop;
@@ -152,7 +112,7 @@ static bool stopped(struct pull *pl)
 }
 
 /* Sleeps ms, in slices, returning early when the pull stops. */
-static void nap(struct pull *pl, int ms)
+void nap(struct pull *pl, int ms)
 {
     for (int left = ms; left > 0 && !stopped(pl); left -= 50) {
         struct timespec ts = {0, (left < 50 ? left : 50) * 1000000L};
@@ -163,7 +123,7 @@ static void nap(struct pull *pl, int ms)
 /* ---- HTTP answers to messages ---- */
 
 /* Maps a failed answer (4xx) to the pull's error, naming what was asked for. */
-static qwglm_status http_refusal(struct pull *pl, const struct hub_http *h, const char *what)
+qwglm_status http_refusal(struct pull *pl, const struct hub_http *h, const char *what)
 {
     bool token = pl->cfg.token[0] != '\0';
     const char *repo = pl->ref.repo, *ep = pl->cfg.endpoint;
@@ -171,13 +131,16 @@ static qwglm_status http_refusal(struct pull *pl, const struct hub_http *h, cons
     if (strcmp(h->error_code, "GatedRepo") == 0) {
         if (token)
             return pull_fail(pl, QWGLM_HUB_ERR_GATED, st, QWGLM_ERR_IO,
-                             "%s is gated and HF_TOKEN has no access to it: request access at %s/%s", repo, ep, repo);
-        return pull_fail(pl, QWGLM_HUB_ERR_GATED, st, QWGLM_ERR_IO,
-                         "%s is gated: accept its terms at %s/%s, then set HF_TOKEN to a token of that account",
-                         repo, ep, repo);
+                             "%s is gated and HF_TOKEN has no access to it: request access at %s/%s", repo,
+                             ep, repo);
+        return pull_fail(
+            pl, QWGLM_HUB_ERR_GATED, st, QWGLM_ERR_IO,
+            "%s is gated: accept its terms at %s/%s, then set HF_TOKEN to a token of that account", repo, ep,
+            repo);
     }
     if (st == 401 && strstr(h->error_message, "Invalid credentials"))
-        return pull_fail(pl, QWGLM_HUB_ERR_AUTH, st, QWGLM_ERR_IO, "%s rejected HF_TOKEN: invalid credentials", ep);
+        return pull_fail(pl, QWGLM_HUB_ERR_AUTH, st, QWGLM_ERR_IO,
+                         "%s rejected HF_TOKEN: invalid credentials", ep);
     if (strcmp(h->error_code, "RevisionNotFound") == 0)
         return pull_fail(pl, QWGLM_HUB_ERR_NOT_FOUND, st, QWGLM_ERR_IO, "%s has no revision '%s'", repo,
                          pl->ref.revision);
@@ -191,23 +154,25 @@ static qwglm_status http_refusal(struct pull *pl, const struct hub_http *h, cons
     if (st == 403)
         return pull_fail(pl, QWGLM_HUB_ERR_AUTH, st, QWGLM_ERR_IO, "%s: access denied (HTTP 403%s%s)", what,
                          h->error_message[0] ? ": " : "", h->error_message);
-    return pull_fail(pl, QWGLM_HUB_ERR_PROTOCOL, st, QWGLM_ERR_IO, "%s: unexpected answer HTTP %d%s%s", what, st,
-                     h->error_message[0] ? ": " : "", h->error_message);
+    return pull_fail(pl, QWGLM_HUB_ERR_PROTOCOL, st, QWGLM_ERR_IO, "%s: unexpected answer HTTP %d%s%s", what,
+                     st, h->error_message[0] ? ": " : "", h->error_message);
 }
 
-static bool http_retryable(const struct hub_http *h)
+bool http_retryable(const struct hub_http *h)
 {
     if (h->curl_code > 0) return hub_http_transient(h);
     return h->status >= 500 || h->status == 429 || h->status == 408;
 }
 
-static void describe_failure(const struct hub_http *h, char *dst, size_t cap)
+void describe_failure(const struct hub_http *h, char *dst, size_t cap)
 {
-    if (h->curl_code > 0) snprintf(dst, cap, "%s", h->curl_error);
-    else snprintf(dst, cap, "HTTP %ld%s%.200s", h->status, h->error_message[0] ? ": " : "", h->error_message);
+    if (h->curl_code > 0)
+        snprintf(dst, cap, "%s", h->curl_error);
+    else
+        snprintf(dst, cap, "HTTP %ld%s%.200s", h->status, h->error_message[0] ? ": " : "", h->error_message);
 }
 
-static int backoff_ms(const struct pull *pl, int failures, const struct hub_http *h)
+int backoff_ms(const struct pull *pl, int failures, const struct hub_http *h)
 {
     if (h && h->retry_after_s >= 0) return (int)(h->retry_after_s > 60 ? 60000 : h->retry_after_s * 1000);
     int64_t ms = pl->p->retry_delay_ms > 0 ? pl->p->retry_delay_ms : 500;
@@ -215,295 +180,9 @@ static int backoff_ms(const struct pull *pl, int failures, const struct hub_http
     return (int)(ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms);
 }
 
-static int max_retries(const struct pull *pl) { return pl->p->max_retries > 0 ? pl->p->max_retries : 6; }
-
-/* ---- one file ---- */
-
-struct transfer {
-    struct pull *pl;
-    struct job *j;
-    int fd;
-    struct hub_digest dig;
-    uint64_t have;     /* bytes in the partial file */
-    uint64_t received; /* by this attempt */
-    int write_errno;
-    bool bad_range;
-};
-
-static void add_progress(struct transfer *t, int64_t delta)
+int max_retries(const struct pull *pl)
 {
-    struct pull *pl = t->pl;
-    pthread_mutex_lock(&pl->mu);
-    t->j->done = (uint64_t)((int64_t)t->j->done + delta);
-    pl->done = (uint64_t)((int64_t)pl->done + delta);
-    if (delta > 0) pl->downloaded += (uint64_t)delta;
-    if (qw_time_us() - pl->t_progress_us >= PROGRESS_EVERY_US) emit_locked(pl, QWGLM_HUB_EV_PROGRESS, t->j, 0, 0, NULL);
-    pthread_mutex_unlock(&pl->mu);
-}
-
-static bool restart_from_zero(struct transfer *t)
-{
-    if (ftruncate(t->fd, 0) != 0 || lseek(t->fd, 0, SEEK_SET) != 0) {
-        t->write_errno = errno;
-        return false;
-    }
-    hub_digest_free(&t->dig);
-    if (hub_digest_init(&t->dig, t->j->file->lfs, t->j->file->size, NULL)) return false;
-    add_progress(t, -(int64_t)t->have);
-    t->have = 0;
-    return true;
-}
-
-static bool sink_begin(void *user, long status, uint64_t range_start, bool partial)
-{
-    struct transfer *t = user;
-    if (status == 206 && partial && range_start == t->have) return true;
-    if (status == 200) return t->have == 0 || restart_from_zero(t); /* the server ignored Range: start over */
-    t->bad_range = true;
-    return false;
-}
-
-static bool sink_write(void *user, const void *p, size_t n)
-{
-    struct transfer *t = user;
-    if (t->have + t->received + n > t->j->file->size) { /* more than the Hub said: stop before filling a disk */
-        t->bad_range = true;
-        return false;
-    }
-    for (size_t done = 0; done < n;) {
-        ssize_t w = write(t->fd, (const char *)p + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            t->write_errno = w < 0 ? errno : EIO;
-            return false;
-        }
-        done += (size_t)w;
-    }
-    hub_digest_update(&t->dig, p, n);
-    t->received += n;
-    add_progress(t, (int64_t)n);
-    return true;
-}
-
-static bool sink_cancelled(void *user) { return stopped(((struct transfer *)user)->pl); }
-
-/* Hashes the bytes already in the partial file, so the digest covers the whole file when the rest arrives. */
-static bool hash_existing(struct transfer *t)
-{
-    size_t cap = 1 << 20;
-    char *buf = qw_malloc(cap);
-    if (!buf) return false;
-    uint64_t off = 0;
-    while (off < t->have) {
-        size_t want = t->have - off < cap ? (size_t)(t->have - off) : cap;
-        ssize_t r = pread(t->fd, buf, want, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            qw_free(buf);
-            return false;
-        }
-        hub_digest_update(&t->dig, buf, (size_t)r);
-        off += (uint64_t)r;
-    }
-    qw_free(buf);
-    return lseek(t->fd, (off_t)t->have, SEEK_SET) == (off_t)t->have;
-}
-
-enum attempt { ATTEMPT_DONE, ATTEMPT_RETRY, ATTEMPT_CHECKSUM, ATTEMPT_FAILED };
-
-/* One attempt at the file: resume the partial file, fetch the rest, verify, move into place. On RETRY and
- * CHECKSUM, msg says what went wrong (and *h what the server answered). */
-static enum attempt attempt_file(struct pull *pl, struct hub_client *c, struct job *j, const char *blob,
-                                 const char *part, bool *progressed, struct hub_http *h, char *msg, size_t cap)
-{
-    struct hub_file *f = j->file;
-    struct transfer t = {.pl = pl, .j = j};
-    *progressed = false;
-    memset(h, 0, sizeof *h);
-    t.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (t.fd < 0) {
-        pull_fail(pl, QWGLM_HUB_ERR_IO, 0, QWGLM_ERR_IO, "%s: %s", part, strerror(errno));
-        return ATTEMPT_FAILED;
-    }
-    struct stat st;
-    enum attempt result = ATTEMPT_FAILED;
-    if (fstat(t.fd, &st) != 0) goto io_error;
-    t.have = (uint64_t)st.st_size;
-    if (t.have > f->size) {
-        if (ftruncate(t.fd, 0) != 0) goto io_error;
-        t.have = 0;
-    }
-    if (hub_digest_init(&t.dig, f->lfs, f->size, NULL)) {
-        pull_fail(pl, QWGLM_HUB_ERR_IO, 0, QWGLM_ERR_NOMEM, "%s: cannot start a digest", f->name);
-        goto out;
-    }
-    if (!hash_existing(&t)) goto io_error;
-    add_progress(&t, (int64_t)t.have - (int64_t)j->done);
-
-    if (t.have < f->size) {
-        char name[3 * HUB_NAME_MAX + 1], url[sizeof name + 2048];
-        if (!hub_url_escape(name, sizeof name, f->name, true) ||
-            snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", pl->cfg.endpoint, pl->ref.repo, pl->commit, name) >=
-                (int)sizeof url) {
-            pull_fail(pl, QWGLM_HUB_ERR_ARG, 0, QWGLM_ERR_ARG, "%s: URL too long", f->name);
-            goto out;
-        }
-        struct hub_sink sink = {sink_begin, sink_write, sink_cancelled, &t};
-        hub_http_fetch(c, url, t.have, &sink, h);
-        *progressed = t.received > 0;
-        if (stopped(pl)) goto out;
-        if (t.write_errno) {
-            if (t.write_errno == ENOSPC || t.write_errno == EDQUOT)
-                pull_fail(pl, QWGLM_HUB_ERR_DISK_FULL, 0, QWGLM_ERR_IO, "%s: the disk is full", part);
-            else
-                pull_fail(pl, QWGLM_HUB_ERR_IO, 0, QWGLM_ERR_IO, "%s: write failed: %s", part,
-                          strerror(t.write_errno));
-            goto out;
-        }
-        if (t.bad_range || h->status == 416) { /* the partial file does not fit the server's copy: start over */
-            snprintf(msg, cap, "%s: the server's answer does not continue the partial file; starting over",
-                     f->name);
-            if (ftruncate(t.fd, 0) != 0) goto io_error;
-            add_progress(&t, -(int64_t)j->done);
-            result = ATTEMPT_RETRY;
-            goto out;
-        }
-        if (h->curl_code != 0 || (h->status != 200 && h->status != 206)) {
-            if (http_retryable(h)) {
-                describe_failure(h, msg, cap);
-                result = ATTEMPT_RETRY;
-            } else if (h->curl_code > 0) {
-                pull_fail(pl, QWGLM_HUB_ERR_NETWORK, 0, QWGLM_ERR_IO, "%s: %s", f->name, h->curl_error);
-            } else {
-                http_refusal(pl, h, f->name);
-            }
-            goto out;
-        }
-        if (t.have + t.received != f->size) {
-            snprintf(msg, cap, "%s: got %" PRIu64 " bytes, expected %" PRIu64, f->name, t.have + t.received,
-                     f->size);
-            result = ATTEMPT_RETRY;
-            goto out;
-        }
-    }
-    char hex[HUB_OID_MAX];
-    hub_digest_final(&t.dig, hex);
-    if (strcmp(hex, f->oid) != 0) {
-        snprintf(msg, cap, "%s: %s of the download is %.16s..., the Hub lists %.16s...", f->name,
-                 f->lfs ? "sha256" : "git blob id", hex, f->oid);
-        close(t.fd);
-        t.fd = -1;
-        unlink(part); /* never resume from bytes that hash wrong */
-        add_progress(&t, -(int64_t)j->done);
-        return ATTEMPT_CHECKSUM;
-    }
-    if (fsync(t.fd) != 0) goto io_error;
-    close(t.fd);
-    t.fd = -1;
-    if (rename(part, blob) != 0) {
-        pull_fail(pl, QWGLM_HUB_ERR_IO, 0, QWGLM_ERR_IO, "%s: %s", blob, strerror(errno));
-        return ATTEMPT_FAILED;
-    }
-    return ATTEMPT_DONE;
-io_error:
-    pull_fail(pl, errno == ENOSPC ? QWGLM_HUB_ERR_DISK_FULL : QWGLM_HUB_ERR_IO, 0, QWGLM_ERR_IO, "%s: %s", part,
-              strerror(errno));
-out:
-    hub_digest_free(&t.dig);
-    if (t.fd >= 0) close(t.fd);
-    return result;
-}
-
-/* Downloads one file with retries, holding its blob's lock. */
-static void fetch_blob(struct pull *pl, struct hub_client *c, struct job *j, const char *blob)
-{
-    char part[QWGLM_HUB_PATH_MAX + 16], msg[QWGLM_ERR_SIZE];
-    snprintf(part, sizeof part, "%s.incomplete", blob);
-    emit(pl, QWGLM_HUB_EV_FILE_START, j, 0, 0, NULL);
-    int failures = 0, checksum_failures = 0;
-    for (int attempt = 1;; attempt++) {
-        bool progressed;
-        struct hub_http h;
-        enum attempt r = attempt_file(pl, c, j, blob, part, &progressed, &h, msg, sizeof msg);
-        if (r == ATTEMPT_DONE || r == ATTEMPT_FAILED) return;
-        bool checksum = r == ATTEMPT_CHECKSUM;
-        failures = progressed && !checksum ? 1 : failures + 1;
-        checksum_failures += checksum;
-        if (checksum_failures >= 2) {
-            pull_fail(pl, QWGLM_HUB_ERR_CHECKSUM, 0, QWGLM_ERR_FORMAT, "%s", msg);
-            return;
-        }
-        if (failures > max_retries(pl) || attempt >= ATTEMPTS_MAX) {
-            bool server = !checksum && h.curl_code == 0 && h.status >= 500;
-            pull_fail(pl, server ? QWGLM_HUB_ERR_SERVER : QWGLM_HUB_ERR_NETWORK, (int)h.status, QWGLM_ERR_IO,
-                      "%s (gave up after %d attempts)", msg, attempt);
-            return;
-        }
-        int ms = checksum ? 0 : backoff_ms(pl, failures, &h);
-        char line[QWGLM_ERR_SIZE + 64];
-        snprintf(line, sizeof line, "%s; retrying in %.1f s", msg, ms / 1000.0);
-        qw_log(&pl->log, QWGLM_LOG_WARN, "%s", line);
-        emit(pl, QWGLM_HUB_EV_RETRY, j, attempt, checksum ? QWGLM_HUB_ERR_CHECKSUM : QWGLM_HUB_ERR_NETWORK, line);
-        nap(pl, ms);
-        if (stopped(pl)) return;
-    }
-}
-
-static bool blob_ok(const char *blob, uint64_t size)
-{
-    struct stat st;
-    return stat(blob, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
-}
-
-static void finish_job(struct pull *pl, struct job *j)
-{
-    struct qw_err e = {0};
-    if (hub_cache_link(pl->repo_dir, pl->commit, j->file->name, j->file->oid, &e)) {
-        pull_fail(pl, QWGLM_HUB_ERR_IO, 0, e.status, "%s", e.msg);
-        return;
-    }
-    pthread_mutex_lock(&pl->mu);
-    pl->done += j->file->size - j->done;
-    j->done = j->file->size;
-    pl->files_done++;
-    emit_locked(pl, QWGLM_HUB_EV_FILE_DONE, j, 0, 0, NULL);
-    pthread_mutex_unlock(&pl->mu);
-}
-
-static void run_job(struct pull *pl, struct hub_client *c, struct job *j)
-{
-    char blob[QWGLM_HUB_PATH_MAX], lock_path[QWGLM_HUB_PATH_MAX], rel[HUB_OID_MAX + 16];
-    snprintf(rel, sizeof rel, "blobs/%s", j->file->oid);
-    qw_path_join(blob, sizeof blob, pl->repo_dir, rel);
-    snprintf(rel, sizeof rel, "%s.lock", j->file->oid);
-    qw_path_join(lock_path, sizeof lock_path, pl->locks_dir, rel);
-    if (blob_ok(blob, j->file->size)) {
-        finish_job(pl, j);
-        return;
-    }
-    /* another process (or thread: two files with the same content) may be writing this blob */
-    struct hub_lock lock = {-1};
-    struct qw_err e = {0};
-    bool busy, said = false;
-    for (;;) {
-        if (hub_lock_try(&lock, lock_path, &busy, &e)) {
-            pull_fail(pl, QWGLM_HUB_ERR_IO, 0, e.status, "%s", e.msg);
-            return;
-        }
-        if (!busy) break;
-        if (!said) {
-            emit(pl, QWGLM_HUB_EV_WAITING, j, 0, 0, "another download of this file is running; waiting for it");
-            said = true;
-        }
-        nap(pl, 100);
-        if (stopped(pl)) {
-            hub_lock_release(&lock);
-            return;
-        }
-    }
-    if (!blob_ok(blob, j->file->size)) fetch_blob(pl, c, j, blob);
-    hub_lock_release(&lock);
-    if (!stopped(pl) && blob_ok(blob, j->file->size)) finish_job(pl, j);
+    return pl->p->max_retries > 0 ? pl->p->max_retries : 6;
 }
 
 /* ---- the pool of download threads ---- */
@@ -544,8 +223,9 @@ static void run_jobs(struct pull *pl)
         workers[i] = (struct worker){.pl = pl};
         workers[i].started = i > 0 && pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) == 0;
     }
-    if (n > 0) worker_main(&workers[0]); /* the calling thread is one of them; threads that failed to start
-                                            leave their share to the others */
+    if (n > 0)
+        worker_main(&workers[0]); /* the calling thread is one of them; threads that failed to start
+                                     leave their share to the others */
     for (int i = 1; i < n; i++)
         if (workers[i].started) pthread_join(workers[i].thread, NULL);
 }
@@ -558,7 +238,8 @@ static bool is_metadata(const struct hub_file *f)
     return !(n > 12 && strcmp(f->name + n - 12, ".safetensors") == 0) && f->size < (64u << 20);
 }
 
-/* One job per chosen file: small files first (configs and tokenizer are there early), then weights by name. */
+/* One job per chosen file: small files first (configs and tokenizer are there early), then weights by name.
+ */
 static qwglm_status plan_jobs(struct pull *pl)
 {
     qw_free(pl->jobs);
@@ -598,10 +279,14 @@ static qwglm_status plan_jobs(struct pull *pl)
 
 static void human_bytes(char *dst, size_t cap, uint64_t n)
 {
-    if (n >= (1ull << 40)) snprintf(dst, cap, "%.1f TB", n / 1e12);
-    else if (n >= (1ull << 30)) snprintf(dst, cap, "%.1f GB", n / 1e9);
-    else if (n >= (1ull << 20)) snprintf(dst, cap, "%.1f MB", n / 1e6);
-    else snprintf(dst, cap, "%" PRIu64 " bytes", n);
+    if (n >= (1ull << 40))
+        snprintf(dst, cap, "%.1f TB", n / 1e12);
+    else if (n >= (1ull << 30))
+        snprintf(dst, cap, "%.1f GB", n / 1e9);
+    else if (n >= (1ull << 20))
+        snprintf(dst, cap, "%.1f MB", n / 1e6);
+    else
+        snprintf(dst, cap, "%" PRIu64 " bytes", n);
 }
 
 /* Fails before any byte arrives when the blobs folder's file system cannot hold what is left to download. */
@@ -616,9 +301,10 @@ static qwglm_status check_disk(struct pull *pl, const char *blobs_dir)
     char a[32], b[32];
     human_bytes(a, sizeof a, need);
     human_bytes(b, sizeof b, avail);
-    return pull_fail(pl, QWGLM_HUB_ERR_DISK_FULL, 0, QWGLM_ERR_IO,
-                     "not enough disk space in %s: %s to download, %s free (set HF_HUB_CACHE to another disk)",
-                     blobs_dir, a, b);
+    return pull_fail(
+        pl, QWGLM_HUB_ERR_DISK_FULL, 0, QWGLM_ERR_IO,
+        "not enough disk space in %s: %s to download, %s free (set HF_HUB_CACHE to another disk)", blobs_dir,
+        a, b);
 }
 
 /* ---- the API call ---- */
@@ -668,7 +354,8 @@ static qwglm_status fetch_info(struct pull *pl, struct hub_client *c)
     }
 }
 
-/* With an index, the shards come from it: fetch the index alone (quietly), then choose the shards it names. */
+/* With an index, the shards come from it: fetch the index alone (quietly), then choose the shards it names.
+ */
 static qwglm_status select_shards(struct pull *pl, const struct hub_select_opts *so)
 {
     const struct hub_file *idx = hub_repo_find(&pl->info, "model.safetensors.index.json");
@@ -771,14 +458,15 @@ qwglm_status qwglm_hub_resolve(const char *ref, const qwglm_hub_params *params, 
     pl->log = (struct qw_log){pl->p->log, pl->p->log_user};
     pthread_mutex_init(&pl->mu, NULL);
     qwglm_status rc;
-    if ((rc = hub_ref_parse(ref ? ref : "", &pl->ref, &pl->err)) || (rc = hub_config_init(&pl->cfg, pl->p, &pl->err))) {
+    if ((rc = hub_ref_parse(ref ? ref : "", &pl->ref, &pl->err)) ||
+        (rc = hub_config_init(&pl->cfg, pl->p, &pl->err))) {
         pl->why = QWGLM_HUB_ERR_ARG;
         goto done;
     }
     const char *slash = strchr(pl->ref.repo, '/');
     char locks_rel[HUB_REPO_MAX + 32];
-    snprintf(locks_rel, sizeof locks_rel, ".locks/models--%.*s--%s", (int)(slash - pl->ref.repo), pl->ref.repo,
-             slash + 1);
+    snprintf(locks_rel, sizeof locks_rel, ".locks/models--%.*s--%s", (int)(slash - pl->ref.repo),
+             pl->ref.repo, slash + 1);
     if (!hub_repo_dir(pl->repo_dir, sizeof pl->repo_dir, pl->cfg.cache_dir, pl->ref.repo) ||
         !qw_path_join(pl->locks_dir, sizeof pl->locks_dir, pl->cfg.cache_dir, locks_rel)) {
         rc = pull_fail(pl, QWGLM_HUB_ERR_ARG, 0, QWGLM_ERR_ARG, "%s: cache path too long", pl->cfg.cache_dir);
@@ -795,7 +483,8 @@ qwglm_status qwglm_hub_resolve(const char *ref, const qwglm_hub_params *params, 
                        "%s@%s is %s the cache %s, and HF_HUB_OFFLINE is set", pl->ref.repo, pl->ref.revision,
                        partial ? "only partly in" : "not in", pl->cfg.cache_dir);
     } else {
-        qw_log(&pl->log, QWGLM_LOG_INFO, "%s@%s: asking %s", pl->ref.repo, pl->ref.revision, pl->cfg.endpoint);
+        qw_log(&pl->log, QWGLM_LOG_INFO, "%s@%s: asking %s", pl->ref.repo, pl->ref.revision,
+               pl->cfg.endpoint);
         rc = pull_online(pl, out);
     }
 done:

@@ -1,5 +1,5 @@
-/* Model references and the names that come from the Hub: everything here is checked before it reaches a path or
- * a URL. */
+/* Model references and the names that come from the Hub: everything here is checked before it reaches a path
+ * or a URL. */
 #include <string.h>
 
 #include "base/utf8.h"
@@ -7,8 +7,8 @@
 
 static bool repo_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 /* One half of ORG/NAME, as the Hub accepts it: [A-Za-z0-9._-]+, not starting or ending with '-' or '.', no
@@ -88,9 +88,10 @@ qwglm_status hub_ref_parse(const char *s, struct hub_ref *r, struct qw_err *e)
         return qw_fail(e, QWGLM_ERR_ARG, "'%s': a Hub model is named ORG/NAME or ORG/NAME@REVISION", s);
     size_t org_len = (size_t)(slash - s), name_len = repo_len - org_len - 1;
     if (repo_len > HUB_REPO_MAX || !repo_part_ok(s, org_len) || !repo_part_ok(slash + 1, name_len))
-        return qw_fail(e, QWGLM_ERR_ARG,
-                       "'%.*s': not a valid repository id (letters, digits, '-', '_', '.'; at most %d characters)",
-                       (int)(repo_len < 200 ? repo_len : 200), s, HUB_REPO_MAX);
+        return qw_fail(
+            e, QWGLM_ERR_ARG,
+            "'%.*s': not a valid repository id (letters, digits, '-', '_', '.'; at most %d characters)",
+            (int)(repo_len < 200 ? repo_len : 200), s, HUB_REPO_MAX);
     memcpy(r->repo, s, repo_len);
     const char *rev = at ? at + 1 : "main";
     if (!hub_rev_ok(rev))

@@ -16,7 +16,7 @@
 #include "hub.h"
 
 #define HUB_FILES_MAX 1000000
-#define INDEX_NAME "model.safetensors.index.json"
+#define INDEX_NAME    "model.safetensors.index.json"
 
 void hub_repo_info_free(struct hub_repo_info *info)
 {
@@ -44,7 +44,8 @@ static bool parse_sibling(const struct json_value *s, struct hub_file *f)
     const char *sha = json_string(json_get(lfs, "sha256"));
     const char *blob = json_string(json_get(s, "blobId"));
     uint64_t size;
-    if (lfs && lfs->type == JSON_OBJECT && sha && hub_hex_ok(sha, 64) && json_u64(json_get(lfs, "size"), &size)) {
+    if (lfs && lfs->type == JSON_OBJECT && sha && hub_hex_ok(sha, 64) &&
+        json_u64(json_get(lfs, "size"), &size)) {
         f->lfs = true;
         memcpy(f->oid, sha, 65);
         f->size = size;
@@ -72,7 +73,8 @@ qwglm_status hub_repo_info_parse(const char *json, size_t n, struct hub_repo_inf
     } else if (!sib || sib->type != JSON_ARRAY) {
         rc = qw_fail(e, QWGLM_ERR_FORMAT, "model info: no \"siblings\" list");
     } else if (sib->n > HUB_FILES_MAX) {
-        rc = qw_fail(e, QWGLM_ERR_FORMAT, "model info: %u files, more than the %d allowed", sib->n, HUB_FILES_MAX);
+        rc = qw_fail(e, QWGLM_ERR_FORMAT, "model info: %u files, more than the %d allowed", sib->n,
+                     HUB_FILES_MAX);
     }
     if (rc) goto done;
     memcpy(info->commit, sha, 41);
@@ -118,8 +120,14 @@ const struct hub_file *hub_repo_find(const struct hub_repo_info *info, const cha
 /* ---- which files ---- */
 
 static const char *const metadata_files[] = {
-    "config.json",           "generation_config.json",  "tokenizer.json",   "tokenizer_config.json",
-    "chat_template.json",    "chat_template.jinja",     "preprocessor_config.json", "processor_config.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.json",
+    "chat_template.jinja",
+    "preprocessor_config.json",
+    "processor_config.json",
     "video_preprocessor_config.json",
 };
 
@@ -129,7 +137,10 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
-static bool at_root(const char *name) { return strchr(name, '/') == NULL; }
+static bool at_root(const char *name)
+{
+    return strchr(name, '/') == NULL;
+}
 
 static bool is_onnx(const char *name)
 {
@@ -207,7 +218,8 @@ static qwglm_status select_shards(struct hub_repo_info *info, const char *index,
         struct hub_file *f = (struct hub_file *)hub_repo_find(info, v->u.str);
         if (!f) {
             *why = QWGLM_HUB_ERR_NOT_FOUND;
-            rc = qw_fail(e, QWGLM_ERR_FORMAT, INDEX_NAME ": shard '%.200s' is not in the repository", v->u.str);
+            rc = qw_fail(e, QWGLM_ERR_FORMAT, INDEX_NAME ": shard '%.200s' is not in the repository",
+                         v->u.str);
             goto done;
         }
         if (!f->selected) n++;
@@ -252,7 +264,8 @@ qwglm_status hub_select(struct hub_repo_info *info, const struct hub_select_opts
         for (size_t k = 0; k < sizeof metadata_files / sizeof metadata_files[0]; k++)
             pick = pick || strcmp(name, metadata_files[k]) == 0;
         /* vocab.json + merges.txt are the older form of tokenizer.json: only when it is missing */
-        if (!has_tokenizer && (strcmp(name, "vocab.json") == 0 || strcmp(name, "merges.txt") == 0)) pick = true;
+        if (!has_tokenizer && (strcmp(name, "vocab.json") == 0 || strcmp(name, "merges.txt") == 0))
+            pick = true;
         if (ends_with(name, ".safetensors")) {
             /* with an index, its shards come in phase 2; else model.safetensors, else every root shard */
             bool w = !index_file && (!single || strcmp(name, "model.safetensors") == 0);
@@ -278,7 +291,8 @@ qwglm_status hub_select(struct hub_repo_info *info, const struct hub_select_opts
             return qw_fail(e, QWGLM_ERR_FORMAT,
                            "no safetensors weights in the repository (it has %s); qwglm loads *.safetensors",
                            others);
-        return qw_fail(e, QWGLM_ERR_FORMAT, "no weights in the repository (no *.safetensors at its top level)");
+        return qw_fail(e, QWGLM_ERR_FORMAT,
+                       "no weights in the repository (no *.safetensors at its top level)");
     }
     return QWGLM_OK;
 }

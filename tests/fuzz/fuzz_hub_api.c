@@ -1,6 +1,6 @@
-/* libFuzzer target: the Hub's model-info answer (GET /api/models/REPO/revision/REV) and the shard index, as the
- * pull reads them: parse, choose files, then read the same bytes as a model.safetensors.index.json; also the
- * input as a model reference and as a file name. */
+/* libFuzzer target: the Hub's model-info answer (GET /api/models/REPO/revision/REV) and the shard index, as
+ * the pull reads them: parse, choose files, then read the same bytes as a model.safetensors.index.json; also
+ * the input as a model reference and as a file name. */
 #include <stdint.h>
 #include <string.h>
 

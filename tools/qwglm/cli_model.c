@@ -9,18 +9,26 @@
 
 static void human_bytes(char *dst, size_t cap, double n)
 {
-    if (n >= 1e9) snprintf(dst, cap, "%.2f GB", n / 1e9);
-    else if (n >= 1e6) snprintf(dst, cap, "%.1f MB", n / 1e6);
-    else if (n >= 1e3) snprintf(dst, cap, "%.1f kB", n / 1e3);
-    else snprintf(dst, cap, "%.0f B", n);
+    if (n >= 1e9)
+        snprintf(dst, cap, "%.2f GB", n / 1e9);
+    else if (n >= 1e6)
+        snprintf(dst, cap, "%.1f MB", n / 1e6);
+    else if (n >= 1e3)
+        snprintf(dst, cap, "%.1f kB", n / 1e3);
+    else
+        snprintf(dst, cap, "%.0f B", n);
 }
 
 static void human_time(char *dst, size_t cap, double s)
 {
-    if (s < 0 || s > 99 * 3600) snprintf(dst, cap, "--");
-    else if (s >= 3600) snprintf(dst, cap, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-    else if (s >= 60) snprintf(dst, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
-    else snprintf(dst, cap, "%ds", (int)s);
+    if (s < 0 || s > 99 * 3600)
+        snprintf(dst, cap, "--");
+    else if (s >= 3600)
+        snprintf(dst, cap, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    else if (s >= 60)
+        snprintf(dst, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else
+        snprintf(dst, cap, "%ds", (int)s);
 }
 
 #ifdef QWGLM_HAVE_HUB
@@ -42,8 +50,8 @@ static void draw_bar(struct cli_progress *p, const qwglm_hub_event *ev)
     human_bytes(total, sizeof total, (double)ev->total);
     human_bytes(speed, sizeof speed, ev->speed);
     human_time(eta, sizeof eta, ev->eta_s);
-    fprintf(stderr, "\r\033[K[%s] %3d%%  %s / %s  %s/s  ETA %s  (%d/%d files)", bar, (int)(frac * 100), done, total,
-            speed, eta, ev->files_done, ev->files_total);
+    fprintf(stderr, "\r\033[K[%s] %3d%%  %s / %s  %s/s  ETA %s  (%d/%d files)", bar, (int)(frac * 100), done,
+            total, speed, eta, ev->files_done, ev->files_total);
     fflush(stderr);
     p->bar_drawn = true;
 }
@@ -64,8 +72,8 @@ int cli_hub_progress(const qwglm_hub_event *ev, void *user)
         char total[32], cached[32];
         human_bytes(total, sizeof total, (double)ev->total);
         human_bytes(cached, sizeof cached, (double)ev->done);
-        fprintf(stderr, "qwglm: %s@%s is commit %.12s: %d files, %s (%s already here)\n", ev->repo, ev->revision,
-                ev->commit, ev->files_total, total, cached);
+        fprintf(stderr, "qwglm: %s@%s is commit %.12s: %d files, %s (%s already here)\n", ev->repo,
+                ev->revision, ev->commit, ev->files_total, total, cached);
         break;
     }
     case QWGLM_HUB_EV_FILE_DONE:
@@ -106,8 +114,8 @@ int cli_resolve_model(const char *cmd, const char *arg, char *dir, size_t cap)
     if (!arg || !*arg) return cli_usage_error(cmd, "no model given (-m DIR or -m ORG/NAME[@REVISION])");
     if (strlen(arg) >= cap) return cli_error(cmd, "%s: path too long", arg);
     /* a folder, or anything that cannot be a Hub model: the loader says what is missing */
-    bool hub_shaped = strchr(arg, '/') && strchr(arg, '/') == strrchr(arg, '/') && arg[0] != '/' && arg[0] != '.' &&
-                      arg[0] != '~';
+    bool hub_shaped = strchr(arg, '/') && strchr(arg, '/') == strrchr(arg, '/') && arg[0] != '/' &&
+                      arg[0] != '.' && arg[0] != '~';
     if ((stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) || !hub_shaped) {
         strcpy(dir, arg);
         return 0;
@@ -133,7 +141,9 @@ int cli_resolve_model(const char *cmd, const char *arg, char *dir, size_t cap)
     strcpy(dir, res.path);
     return 0;
 #else
-    return cli_error(cmd, "%s: no such folder (and this qwglm was built without libcurl, so it cannot download "
-                          "models from the Hub)", arg);
+    return cli_error(cmd,
+                     "%s: no such folder (and this qwglm was built without libcurl, so it cannot download "
+                     "models from the Hub)",
+                     arg);
 #endif
 }
