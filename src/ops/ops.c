@@ -63,3 +63,11 @@ void qw_conv1d_weight(const float *src, float *dst, int64_t c_out, int64_t cg, i
         for (int64_t c = 0; c < cg; c++)
             for (int k = 0; k < kernel; k++) dst[(o * kernel + k) * cg + c] = src[(o * cg + c) * kernel + k];
 }
+
+void qw_conv_transpose1d_weight(const float *src, float *dst, int64_t c_in, int64_t c_out, int kernel)
+{
+    for (int64_t c = 0; c < c_in; c++)
+        for (int64_t o = 0; o < c_out; o++)
+            for (int k = 0; k < kernel; k++)
+                dst[(o * kernel + k) * c_in + c] = src[(c * c_out + o) * kernel + k];
+}

@@ -114,6 +114,36 @@ static inline int64_t qw_conv1d_out_len(int64_t t_in, const struct qw_conv1d_par
 /* Host-side layout change of conv weights: src [c_out, cg, kernel] -> dst [c_out, kernel, cg]. */
 void qw_conv1d_weight(const float *src, float *dst, int64_t c_out, int64_t cg, int kernel);
 
+/* Transposed 1-D convolution (groups 1, dilation 1) on time-major activations: x [T_in, C_in] -> y [T_out, C_out],
+ * T_out = (T_in - 1) stride - pad_left - pad_right + kernel, and
+ *   y[t][o] = b[o] + sum over (s, k) with s stride + k = t + pad_left of sum_c w[o][k C_in + c] x[s][c].
+ * w [C_out, kernel C_in] is the checkpoint's [C_in, C_out, kernel] rearranged (qw_conv_transpose1d_weight). */
+static inline int64_t qw_conv_transpose1d_out_len(int64_t t_in, const struct qw_conv1d_params *p)
+{
+    return (t_in - 1) * p->stride - p->pad_left - p->pad_right + p->kernel;
+}
+
+/* Host-side layout change for conv_transpose1d: src [c_in, c_out, kernel] -> dst [c_out, kernel, c_in]. */
+void qw_conv_transpose1d_weight(const float *src, float *dst, int64_t c_in, int64_t c_out, int kernel);
+
+/* Self-attention with relative positions inside a window (VITS text encoder), no masking: per head h,
+ *   s[i][j] = qs_i . k_j + (|j - i| <= window ? qs_i . ek[j - i + window] : 0),   qs_i = scale q_i,
+ *   y_i = sum_j p[i][j] v_j + sum_{|j - i| <= window} p[i][j] ev[j - i + window],   p = softmax_j(s).
+ * q, k, v, y [T, n_heads head_dim]; ek, ev [2 window + 1, head_dim], shared by the heads. */
+struct qw_rel_attn_params {
+    int n_heads, head_dim, window;
+    float scale;
+};
+
+/* Inverse of a monotonic rational-quadratic spline with linear tails (neural spline flows), in place on x [T, 1]
+ * (a column view is fine): row t's parameters c [T, 3 bins - 1] are unnormalised widths (divided by wh_scale),
+ * heights (divided by wh_scale) and inner derivatives; values outside [-tail_bound, tail_bound] pass unchanged.
+ * Minimum bin width, height and derivative 1e-3, as in VITS. */
+struct qw_spline_params {
+    int bins;
+    float tail_bound, wh_scale;
+};
+
 struct qw_backend_ops {
     const char *name;
     void (*free)(void *ctx);
@@ -170,6 +200,16 @@ struct qw_backend_ops {
     /* See struct qw_conv1d_params; b [1, C_out] f32 or absent. */
     void (*conv1d)(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
                    const struct qw_conv1d_params *p);
+
+    /* ---- speech synthesis ---- */
+    /* See qw_conv_transpose1d_out_len; p->groups and p->dilation must be 1; b [1, C_out] f32 or absent. */
+    void (*conv_transpose1d)(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                             struct qw_tensor b, const struct qw_conv1d_params *p);
+    /* y = x >= 0 ? x : slope x. y may be x. */
+    void (*leaky_relu)(void *ctx, struct qw_tensor y, struct qw_tensor x, float slope);
+    void (*attention_rel)(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
+                          struct qw_tensor ek, struct qw_tensor ev, const struct qw_rel_attn_params *p);
+    void (*spline_inverse)(void *ctx, struct qw_tensor x, struct qw_tensor c, const struct qw_spline_params *p);
 };
 
 struct qw_backend {
@@ -244,6 +284,26 @@ static inline void qw_conv1d(struct qw_backend *be, struct qw_tensor y, struct q
                              struct qw_tensor b, const struct qw_conv1d_params *p)
 {
     be->ops->conv1d(be->ctx, y, x, w, b, p);
+}
+static inline void qw_conv_transpose1d(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x,
+                                       struct qw_tensor w, struct qw_tensor b, const struct qw_conv1d_params *p)
+{
+    be->ops->conv_transpose1d(be->ctx, y, x, w, b, p);
+}
+static inline void qw_leaky_relu(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x, float slope)
+{
+    be->ops->leaky_relu(be->ctx, y, x, slope);
+}
+static inline void qw_attention_rel(struct qw_backend *be, struct qw_tensor y, struct qw_tensor q,
+                                    struct qw_tensor k, struct qw_tensor v, struct qw_tensor ek, struct qw_tensor ev,
+                                    const struct qw_rel_attn_params *p)
+{
+    be->ops->attention_rel(be->ctx, y, q, k, v, ek, ev, p);
+}
+static inline void qw_spline_inverse(struct qw_backend *be, struct qw_tensor x, struct qw_tensor c,
+                                     const struct qw_spline_params *p)
+{
+    be->ops->spline_inverse(be->ctx, x, c, p);
 }
 static inline qwglm_status qw_sync(struct qw_backend *be, struct qw_err *e) { return be->ops->sync(be->ctx, e); }
 

@@ -5,6 +5,7 @@
 
 int cmd_version(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_speak(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 
 #endif

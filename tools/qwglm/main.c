@@ -13,6 +13,7 @@ struct command {
 static const struct command commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
     {"version", cmd_version, "print the version"},
+    {"speak", cmd_speak, "text to speech with a Piper voice"},
     {"pull", cmd_pull, "download a model from the Hugging Face Hub"},
 };
 

@@ -230,6 +230,10 @@ static const struct qw_backend_ops cpu_ops = {
     .softmax = cpu_softmax,
     .copy = cpu_copy,
     .conv1d = cpu_conv1d,
+    .conv_transpose1d = cpu_conv_transpose1d,
+    .leaky_relu = cpu_leaky_relu,
+    .attention_rel = cpu_attention_rel,
+    .spline_inverse = cpu_spline_inverse,
 };
 
 qwglm_status cpu_backend_create(int n_threads, struct qw_backend *out, struct qw_err *e)

@@ -74,6 +74,7 @@ void cpu_conv1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_ten
         return;
     if (qw_tensor_present(b) && (!cpu_check_f32(c, b, "conv1d", "b") || !cpu_check(c, b.cols == y.cols, "conv1d: b")))
         return;
+    if (cpu_conv1d_tiled(c, y, x, w, b, p)) return;
     struct conv_job j = {y, x, w, b, *p, c->k.dot[w.dtype]};
     bool depthwise = cg == 1 && p->groups == y.cols && w.dtype == QW_DTYPE_F32;
     cpu_parallel(c, y.rows, y.cols * w.cols, depthwise ? depthwise_rows : conv_rows, &j);

@@ -55,5 +55,14 @@ void cpu_softmax(void *ctx, struct qw_tensor x);
 void cpu_copy(void *ctx, struct qw_tensor y, struct qw_tensor x);
 void cpu_conv1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
                 const struct qw_conv1d_params *p);
+/* The tiled f32 path of conv1d (groups 1, C_in a multiple of 8); false when it does not apply. */
+bool cpu_conv1d_tiled(struct cpu_ctx *c, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                      struct qw_tensor b, const struct qw_conv1d_params *p);
+void cpu_conv_transpose1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                          const struct qw_conv1d_params *p);
+void cpu_leaky_relu(void *ctx, struct qw_tensor y, struct qw_tensor x, float slope);
+void cpu_attention_rel(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
+                       struct qw_tensor ek, struct qw_tensor ev, const struct qw_rel_attn_params *p);
+void cpu_spline_inverse(void *ctx, struct qw_tensor x, struct qw_tensor c, const struct qw_spline_params *p);
 
 #endif
