@@ -183,10 +183,10 @@ def build_repos():
     r.add({"config.json": config, "model.safetensors": weights}, ["main"])
     repos[r.id] = r
 
-    r = Repo("qwglm-test/voice")
-    voice = junk[:200000]
-    r.add({"en_US-test-medium.onnx": voice,
-           "en_US-test-medium.onnx.json": b'{"audio": {"sample_rate": 22050}, "espeak": {"voice": "en-us"}}',
+    r = Repo("qwglm-test/voice")  # a Piper voice repository: the piper-micro fixture
+    piper = os.path.join(FIXTURES, "piper-micro")
+    r.add({"en_US-micro-medium.onnx": read(os.path.join(piper, "en_US-micro-medium.onnx")),
+           "en_US-micro-medium.onnx.json": read(os.path.join(piper, "en_US-micro-medium.onnx.json")),
            "README.md": readme, "MODEL_CARD": b"test voice\n"}, ["main"])
     repos[r.id] = r
 

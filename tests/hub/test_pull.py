@@ -336,7 +336,7 @@ class PullTest(unittest.TestCase):
         voice = self.commit("qwglm-test/voice")
         self.run_pull("qwglm-test/voice")
         snap = os.path.join(self.repo_dir("qwglm-test/voice"), "snapshots", voice.sha)
-        self.assertEqual(sorted(os.listdir(snap)), ["en_US-test-medium.onnx", "en_US-test-medium.onnx.json"])
+        self.assertEqual(sorted(os.listdir(snap)), ["en_US-micro-medium.onnx", "en_US-micro-medium.onnx.json"])
         p = self.run_pull("qwglm-test/bin-only", rc=1)
         self.assertIn("no safetensors weights", p.stderr)
         self.assertIn("pytorch_model.bin", p.stderr)
@@ -372,6 +372,20 @@ class PullTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 1)
         self.assertIn("HF_HUB_OFFLINE", p.stderr)
+
+    def test_speak_downloads_the_voice(self):
+        """qwglm speak -m ORG/NAME: the voice repository is pulled and speaks exactly as the local fixture."""
+        out = [os.path.join(self.tmp, n) for n in ("hub.wav", "local.wav")]
+        for model, wav in (("qwglm-test/voice", out[0]),
+                           (os.path.join("tests", "fixtures", "piper-micro", "en_US-micro-medium.onnx"), out[1])):
+            p = subprocess.run([QWGLM, "speak", "-m", model, "--scales", "0,1,0", "-o", wav, "Hello there."],
+                               env=self.env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out[0], "rb") as a, open(out[1], "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        voice = self.commit("qwglm-test/voice")
+        self.assertEqual(sorted(os.listdir(os.path.join(self.repo_dir("qwglm-test/voice"), "snapshots", voice.sha))),
+                         ["en_US-micro-medium.onnx", "en_US-micro-medium.onnx.json"])
 
 
 def main():

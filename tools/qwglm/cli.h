@@ -58,6 +58,9 @@ extern const char cli_sampling_flags_help[];
  * there, with a progress display on stderr (HF_HUB_OFFLINE=1: the cache only). Returns 0, or prints
  * "qwglm CMD: why" and returns 1 (2 for a usage error). */
 int cli_resolve_model(const char *cmd, const char *arg, char *dir, size_t cap);
+/* The same for a voice (-m of speak): a .onnx file as it is, or a folder or Hub voice repository (ORG/NAME,
+ * downloaded with its .onnx and .onnx.json) holding exactly one .onnx, whose path goes into path. */
+int cli_resolve_voice(const char *cmd, const char *arg, char *path, size_t cap);
 
 enum cli_progress_mode { CLI_PROGRESS_AUTO, CLI_PROGRESS_BAR, CLI_PROGRESS_LINES, CLI_PROGRESS_JSON,
                          CLI_PROGRESS_NONE };

@@ -1,4 +1,5 @@
 /* The -m argument of every command, and the Hub progress display on stderr. */
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,10 +114,10 @@ int cli_resolve_model(const char *cmd, const char *arg, char *dir, size_t cap)
     struct stat st;
     if (!arg || !*arg) return cli_usage_error(cmd, "no model given (-m DIR or -m ORG/NAME[@REVISION])");
     if (strlen(arg) >= cap) return cli_error(cmd, "%s: path too long", arg);
-    /* a folder, or anything that cannot be a Hub model: the loader says what is missing */
+    /* what exists, or cannot be a Hub model, goes to the loader as it is: it says what is missing */
     bool hub_shaped = strchr(arg, '/') && strchr(arg, '/') == strrchr(arg, '/') && arg[0] != '/' &&
                       arg[0] != '.' && arg[0] != '~';
-    if ((stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) || !hub_shaped) {
+    if (stat(arg, &st) == 0 || !hub_shaped) {
         strcpy(dir, arg);
         return 0;
     }
@@ -146,4 +147,31 @@ int cli_resolve_model(const char *cmd, const char *arg, char *dir, size_t cap)
                      "models from the Hub)",
                      arg);
 #endif
+}
+
+int cli_resolve_voice(const char *cmd, const char *arg, char *path, size_t cap)
+{
+    int rc = cli_resolve_model(cmd, arg, path, cap);
+    struct stat st;
+    if (rc || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return rc;
+    /* a folder (a pulled voice repository): its one .onnx file */
+    DIR *d = opendir(path);
+    if (!d) return cli_error(cmd, "%s: cannot read the folder", path);
+    char found[256] = "";
+    int n = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        size_t k = strlen(ent->d_name);
+        if (k > 5 && k < sizeof found && strcmp(ent->d_name + k - 5, ".onnx") == 0 && n++ == 0)
+            strcpy(found, ent->d_name);
+    }
+    closedir(d);
+    if (n != 1)
+        return cli_error(cmd, "%s: %s; name the voice file (-m FOLDER/VOICE.onnx)", path,
+                         n ? "holds several .onnx voices" : "holds no .onnx voice");
+    size_t used = strlen(path);
+    if (used + 1 + strlen(found) >= cap) return cli_error(cmd, "%s: path too long", path);
+    path[used] = '/';
+    strcpy(path + used + 1, found);
+    return 0;
 }
