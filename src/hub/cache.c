@@ -79,7 +79,12 @@ qwglm_status hub_cache_write_ref(const char *repo_dir, const char *rev, const ch
     qwglm_status rc = hub_mkdirs(path, e);
     *slash = '/';
     if (rc) return rc;
-    return qw_write_file_atomic(path, commit, strlen(commit), e);
+    struct qw_err mine = {0};
+    rc = qw_write_file_atomic(path, commit, strlen(commit), &mine);
+    /* another thread of this process wrote the same ref through the same temporary name: fine if it holds ours */
+    if (rc && hub_cache_read_ref(repo_dir, rev, current) && strcmp(current, commit) == 0) return QWGLM_OK;
+    if (rc) qw_fail(e, rc, "%s", mine.msg);
+    return rc;
 }
 
 bool hub_cache_commit(const char *repo_dir, const char *rev, char *commit)

@@ -469,11 +469,13 @@ def main():
     print(hub.start(port), flush=True)
     for r in hub.repos.values():
         print("  %s  main=%s" % (r.id, r.refs.get("main", "")[:12]), flush=True)
+    parent = os.getppid()
     try:
-        while True:
-            time.sleep(3600)
+        while os.getppid() == parent:  # a test that started it and died takes the server with it
+            time.sleep(1)
     except KeyboardInterrupt:
-        hub.stop()
+        pass
+    hub.stop()
 
 
 if __name__ == "__main__":
