@@ -13,6 +13,8 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     for f in build-fuzz/fuzz/fuzz_*; do targets+=("$(basename "$f" | sed 's/^fuzz_//')"); done
 fi
+# leaks inside Debian libraries we cannot fix (see the file)
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}
 for t in "${targets[@]}"; do
     work=build-fuzz/corpus-$t
     rm -rf "$work" && mkdir -p "$work" && cp -r tests/fuzz/corpus/"$t"/. "$work"/

@@ -71,3 +71,12 @@ void qw_conv_transpose1d_weight(const float *src, float *dst, int64_t c_in, int6
             for (int k = 0; k < kernel; k++)
                 dst[(o * kernel + k) * c_in + c] = src[(c * c_out + o) * kernel + k];
 }
+
+void qw_conv2d_weight(const float *src, float *dst, int64_t c_out, int64_t cg, int kt, int kw)
+{
+    for (int64_t o = 0; o < c_out; o++)
+        for (int64_t c = 0; c < cg; c++)
+            for (int i = 0; i < kt; i++)
+                for (int j = 0; j < kw; j++)
+                    dst[((o * kt + i) * kw + j) * cg + c] = src[((o * cg + c) * kt + i) * kw + j];
+}

@@ -144,6 +144,41 @@ struct qw_spline_params {
     float tail_bound, wh_scale;
 };
 
+/* 2-D convolution over time-major activations with channels innermost: x [T_in, W_in * C_in] (row t holds W_in
+ * positions of C_in channels: column w * C_in + c) -> y [T_out, W_out * C_out], with per-axis output sizes as for
+ * conv1d (no dilation) and, for group g(o) = o / (C_out / groups), cg = C_in / groups,
+ *   y[t][u][o] = b[o] + sum_{i,j,c} w[o][(i kernel_w + j) cg + c] x[t stride_t + i - pad_t][u stride_w + j - pad_w][g cg + c]
+ * (0 outside x). w [C_out, kernel_t kernel_w cg] is the checkpoint's [C_out, cg, kt, kw] permuted by
+ * qw_conv2d_weight. A 1x1 convolution is a linear layer on the [T * W, C] view and needs no op. */
+struct qw_conv2d_params {
+    int w_in, c_in, c_out;
+    int kernel_t, kernel_w, stride_t, stride_w, pad_t, pad_w, groups;
+};
+
+static inline int64_t qw_conv2d_out_t(int64_t t_in, const struct qw_conv2d_params *p)
+{
+    return (t_in + 2 * p->pad_t - p->kernel_t) / p->stride_t + 1;
+}
+static inline int64_t qw_conv2d_out_w(const struct qw_conv2d_params *p)
+{
+    return ((int64_t)p->w_in + 2 * p->pad_w - p->kernel_w) / p->stride_w + 1;
+}
+
+/* Host-side layout change of conv2d weights: src [c_out, cg, kt, kw] -> dst [c_out, kt, kw, cg]. */
+void qw_conv2d_weight(const float *src, float *dst, int64_t c_out, int64_t cg, int kt, int kw);
+
+/* Self-attention with relative positions (Transformer-XL, as the Conformer uses it): for query row i < n_valid
+ * and head h,
+ *   s[j] = scale * ((q[i] + u) . k[j] + (q[i] + v_bias) . p[T - 1 - i + j])   for j < n_valid,
+ *   y[i] = sum_j softmax(s)[j] v[j];   rows i >= n_valid of y are 0.
+ * q, k, v, y [T, n_heads * head_dim]; p [2T - 1, n_heads * head_dim] (row r: relative position T - 1 - r, already
+ * projected); u, v_bias [1, n_heads * head_dim]. */
+struct qw_relattn_params {
+    int n_heads, head_dim;
+    int n_valid; /* rows of q, k, v that are real frames; the rest are padding */
+    float scale;
+};
+
 struct qw_backend_ops {
     const char *name;
     void (*free)(void *ctx);
@@ -210,6 +245,13 @@ struct qw_backend_ops {
     void (*attention_rel)(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
                           struct qw_tensor ek, struct qw_tensor ev, const struct qw_rel_attn_params *p);
     void (*spline_inverse)(void *ctx, struct qw_tensor x, struct qw_tensor c, const struct qw_spline_params *p);
+    /* See struct qw_conv2d_params; b [1, C_out] f32 or absent; w f32. */
+    void (*conv2d)(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                   const struct qw_conv2d_params *p);
+    /* See struct qw_relattn_params. */
+    void (*attention_relpos)(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k,
+                             struct qw_tensor v, struct qw_tensor p, struct qw_tensor u, struct qw_tensor v_bias,
+                             const struct qw_relattn_params *prm);
 };
 
 struct qw_backend {
@@ -304,6 +346,17 @@ static inline void qw_spline_inverse(struct qw_backend *be, struct qw_tensor x, 
                                      const struct qw_spline_params *p)
 {
     be->ops->spline_inverse(be->ctx, x, c, p);
+}
+static inline void qw_conv2d(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                             struct qw_tensor b, const struct qw_conv2d_params *p)
+{
+    be->ops->conv2d(be->ctx, y, x, w, b, p);
+}
+static inline void qw_attention_relpos(struct qw_backend *be, struct qw_tensor y, struct qw_tensor q,
+                                       struct qw_tensor k, struct qw_tensor v, struct qw_tensor p, struct qw_tensor u,
+                                       struct qw_tensor v_bias, const struct qw_relattn_params *prm)
+{
+    be->ops->attention_relpos(be->ctx, y, q, k, v, p, u, v_bias, prm);
 }
 static inline qwglm_status qw_sync(struct qw_backend *be, struct qw_err *e) { return be->ops->sync(be->ctx, e); }
 

@@ -14,6 +14,7 @@ static const struct command commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
     {"version", cmd_version, "print the version"},
     {"speak", cmd_speak, "text to speech with a Piper voice"},
+    {"transcribe", cmd_transcribe, "speech to text with a Parakeet TDT model"},
     {"pull", cmd_pull, "download a model from the Hugging Face Hub"},
 };
 

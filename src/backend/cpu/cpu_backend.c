@@ -234,6 +234,8 @@ static const struct qw_backend_ops cpu_ops = {
     .leaky_relu = cpu_leaky_relu,
     .attention_rel = cpu_attention_rel,
     .spline_inverse = cpu_spline_inverse,
+    .conv2d = cpu_conv2d,
+    .attention_relpos = cpu_attention_relpos,
 };
 
 qwglm_status cpu_backend_create(int n_threads, struct qw_backend *out, struct qw_err *e)

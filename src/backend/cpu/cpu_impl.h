@@ -64,5 +64,10 @@ void cpu_leaky_relu(void *ctx, struct qw_tensor y, struct qw_tensor x, float slo
 void cpu_attention_rel(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
                        struct qw_tensor ek, struct qw_tensor ev, const struct qw_rel_attn_params *p);
 void cpu_spline_inverse(void *ctx, struct qw_tensor x, struct qw_tensor c, const struct qw_spline_params *p);
+void cpu_conv2d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                const struct qw_conv2d_params *p);
+void cpu_attention_relpos(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
+                          struct qw_tensor p, struct qw_tensor u, struct qw_tensor v_bias,
+                          const struct qw_relattn_params *prm);
 
 #endif

@@ -31,6 +31,7 @@ void cpu_get_rows(void *ctx, struct qw_tensor y, struct qw_tensor table, struct 
 struct linear_job {
     struct qw_tensor y, x, w, b;
     cpu_dot_fn dot;
+    cpu_gemm_fn gemm;
 };
 
 /* Output features [j0, j1) for every input row. Weight rows are taken in groups of 4 and each group meets every
@@ -39,6 +40,12 @@ static void linear_rows(void *arg, int64_t j0, int64_t j1)
 {
     const struct linear_job *jb = arg;
     const int64_t n = jb->x.rows, k = jb->x.cols;
+    if (jb->gemm) {
+        struct cpu_gemm g = {cpu_row(jb->x, 0), jb->x.stride, n, k, cpu_ptr(jb->w), qw_row_bytes(jb->w.dtype, jb->w.stride),
+                             cpu_row(jb->y, 0), jb->y.stride, qw_tensor_present(jb->b) ? cpu_row(jb->b, 0) : NULL};
+        jb->gemm(&g, j0, j1);
+        return;
+    }
     const uint8_t *w = cpu_ptr(jb->w);
     const size_t w_row = qw_row_bytes(jb->w.dtype, jb->w.stride);
     const float *bias = qw_tensor_present(jb->b) ? cpu_row(jb->b, 0) : NULL;
@@ -70,6 +77,7 @@ void cpu_linear(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_ten
         (!cpu_check_f32(c, b, "linear", "b") || !cpu_check(c, b.cols == w.rows, "linear: bias has %lld values",
                                                            (long long)b.cols)))
         return;
-    struct linear_job jb = {y, x, w, b, c->k.dot[w.dtype]};
+    /* several input rows: the tiled kernel, which reads each weight row once per block of rows */
+    struct linear_job jb = {y, x, w, b, c->k.dot[w.dtype], x.rows >= 4 ? c->k.gemm[w.dtype] : NULL};
     cpu_parallel(c, w.rows, x.rows * x.cols, linear_rows, &jb);
 }

@@ -95,5 +95,14 @@ void cpu_kernels_init(struct cpu_kernels *k, bool force_ref)
     k->dot[QW_DTYPE_Q8] = dot_q8_ref;
     k->dot[QW_DTYPE_Q4] = dot_q4_ref;
     k->isa = "scalar";
-    (void)force_ref; /* SIMD variants register here */
+    if (force_ref) return;
+#if defined(__x86_64__)
+    /* __builtin_cpu_supports checks the OS's XCR0 state bits for AVX-512 as well as CPUID */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        k->dot[QW_DTYPE_F32] = dot_f32_avx512;
+        k->gemm[QW_DTYPE_F32] = gemm_f32_avx512;
+        k->isa = "avx512";
+    }
+#endif
 }

@@ -1,0 +1,193 @@
+/* The conformer ops (conv2d, relative-position attention) against direct double-precision evaluations of
+ * their definitions in ops.h, on odd sizes, with one and two threads. */
+#include <string.h>
+
+#include "backend/cpu/cpu.h"
+#include "backend/cpu/cpu_impl.h"
+#include "test.h"
+
+static struct qw_backend be;
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static void fill(float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+}
+
+static struct qw_tensor make(int64_t rows, int64_t cols, const float *init)
+{
+    struct qw_buf *b;
+    REQUIRE(be.ops->buf_alloc(be.ctx, (size_t)(rows * cols) * 4 + 4, &b, NULL) == QWGLM_OK);
+    struct qw_tensor t = {b, 0, QW_DTYPE_F32, rows, cols, cols};
+    if (init) REQUIRE(qw_tensor_write(&be, t, init, NULL) == QWGLM_OK);
+    return t;
+}
+
+static float *host(struct qw_tensor t)
+{
+    static float out[1 << 16];
+    REQUIRE(t.rows * t.cols <= (int64_t)(sizeof out / sizeof out[0]));
+    REQUIRE(qw_tensor_read(&be, t, out, NULL) == QWGLM_OK);
+    return out;
+}
+
+static void drop(struct qw_tensor t) { be.ops->buf_free(be.ctx, t.buf); }
+
+static void check_synced(const char *what)
+{
+    struct qw_err e = {0};
+    CHECKF(qw_sync(&be, &e) == QWGLM_OK, "%s: %s", what, e.msg);
+}
+
+static void test_conv2d(void)
+{
+    struct {
+        int t, w, ci, co, kt, kw, st, sw, pt, pw, g;
+    } cases[] = {{11, 13, 1, 5, 3, 3, 2, 2, 1, 1, 1}, {9, 8, 6, 6, 3, 3, 2, 2, 1, 1, 6},
+                 {7, 5, 4, 6, 3, 1, 1, 2, 1, 0, 2}, {6, 7, 3, 4, 2, 3, 1, 1, 0, 1, 1}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int T = cases[ci].t, W = cases[ci].w, Ci = cases[ci].ci, Co = cases[ci].co, G = cases[ci].g;
+        int kt = cases[ci].kt, kw = cases[ci].kw, cg = Ci / G;
+        struct qw_conv2d_params p = {W, Ci, Co, kt, kw, cases[ci].st, cases[ci].sw, cases[ci].pt, cases[ci].pw, G};
+        int To = (int)qw_conv2d_out_t(T, &p), Wo = (int)qw_conv2d_out_w(&p);
+        static float x[4096], w[4096], wp[4096], b[64], ref[8192];
+        fill(x, (size_t)(T * W * Ci));
+        fill(w, (size_t)(Co * cg * kt * kw));
+        fill(b, (size_t)Co);
+        /* reference in the checkpoint's [C_out, cg, kt, kw] layout over a (T, W, C) input */
+        for (int t = 0; t < To; t++)
+            for (int u = 0; u < Wo; u++)
+                for (int o = 0; o < Co; o++) {
+                    double s = b[o];
+                    int g = o / (Co / G);
+                    for (int c = 0; c < cg; c++)
+                        for (int i = 0; i < kt; i++)
+                            for (int j = 0; j < kw; j++) {
+                                int ti = t * p.stride_t + i - p.pad_t, wi = u * p.stride_w + j - p.pad_w;
+                                if (ti < 0 || ti >= T || wi < 0 || wi >= W) continue;
+                                s += (double)w[((o * cg + c) * kt + i) * kw + j] * x[(ti * W + wi) * Ci + g * cg + c];
+                            }
+                    ref[(t * Wo + u) * Co + o] = (float)s;
+                }
+        qw_conv2d_weight(w, wp, Co, cg, kt, kw);
+        struct qw_tensor wt = make(Co, kt * kw * cg, wp), xt = make(T, W * Ci, x), yt = make(To, Wo * Co, NULL);
+        struct qw_tensor bt = make(1, Co, b);
+        qw_conv2d(&be, yt, xt, wt, bt, &p);
+        check_synced("conv2d");
+        double err = rel_err(host(yt), ref, (size_t)(To * Wo * Co));
+        CHECKF(err < 1e-5, "conv2d case %zu: %g", ci, err);
+        /* a shape that does not fit is an error, not a crash */
+        struct qw_conv2d_params bad = p;
+        bad.w_in++;
+        qw_conv2d(&be, yt, xt, wt, bt, &bad);
+        struct qw_err e = {0};
+        CHECK(qw_sync(&be, &e) == QWGLM_ERR_ARG);
+        drop(wt), drop(xt), drop(yt), drop(bt);
+    }
+}
+
+static void test_attention_relpos(void)
+{
+    const int T = 7, H = 3, hd = 5, D = H * hd;
+    static float q[7 * 15], k[7 * 15], v[7 * 15], p[13 * 15], u[15], vb[15], ref[7 * 15];
+    fill(q, sizeof q / 4), fill(k, sizeof k / 4), fill(v, sizeof v / 4), fill(p, sizeof p / 4);
+    fill(u, sizeof u / 4), fill(vb, sizeof vb / 4);
+    for (int nv = T; nv >= 4; nv -= 3) {
+        const float scale = 0.37f;
+        for (int i = 0; i < T; i++)
+            for (int h = 0; h < H; h++) {
+                double s[7], m = -1e300, sum = 0;
+                for (int j = 0; j < nv; j++) {
+                    double a = 0;
+                    for (int d = 0; d < hd; d++) {
+                        int c = h * hd + d;
+                        a += ((double)q[i * D + c] + u[c]) * k[j * D + c] +
+                             ((double)q[i * D + c] + vb[c]) * p[(T - 1 - i + j) * D + c];
+                    }
+                    s[j] = a * scale;
+                    if (s[j] > m) m = s[j];
+                }
+                for (int j = 0; j < nv; j++) sum += (s[j] = exp(s[j] - m));
+                for (int d = 0; d < hd; d++) {
+                    double acc = 0;
+                    for (int j = 0; j < nv; j++) acc += s[j] / sum * v[j * D + h * hd + d];
+                    ref[i * D + h * hd + d] = i < nv ? (float)acc : 0.0f;
+                }
+            }
+        struct qw_tensor qt = make(T, D, q), kt = make(T, D, k), vt = make(T, D, v), pt = make(2 * T - 1, D, p);
+        struct qw_tensor ut = make(1, D, u), vbt = make(1, D, vb), yt = make(T, D, NULL);
+        struct qw_relattn_params prm = {H, hd, nv, scale};
+        qw_attention_relpos(&be, yt, qt, kt, vt, pt, ut, vbt, &prm);
+        check_synced("attention_relpos");
+        double err = rel_err(host(yt), ref, (size_t)T * D);
+        CHECKF(err < 1e-5, "attention_relpos (%d valid): %g", nv, err);
+        /* a position table of the wrong length is refused */
+        qw_attention_relpos(&be, yt, qt, kt, vt, qw_rows(pt, 0, 2 * T - 2), ut, vbt, &prm);
+        struct qw_err e = {0};
+        CHECK(qw_sync(&be, &e) == QWGLM_ERR_ARG);
+        drop(qt), drop(kt), drop(vt), drop(pt), drop(ut), drop(vbt), drop(yt);
+    }
+}
+
+/* The batched linear path (several input rows) against a double-precision reference, and every SIMD dot / gemm
+ * kernel against the scalar reference on odd sizes and tails. */
+static void test_linear_batched(void)
+{
+    const int n = 9, k = 100, m = 37;
+    static float x[9 * 100], w[37 * 100], b[37], ref[9 * 37];
+    fill(x, sizeof x / 4), fill(w, sizeof w / 4), fill(b, sizeof b / 4);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m; j++) {
+            double s = b[j];
+            for (int t = 0; t < k; t++) s += (double)x[i * k + t] * w[j * k + t];
+            ref[i * m + j] = (float)s;
+        }
+    struct qw_tensor xt = make(n, k, x), wt = make(m, k, w), bt = make(1, m, b), yt = make(n, m, NULL);
+    qw_linear(&be, yt, xt, wt, bt);
+    check_synced("linear batched");
+    double err = rel_err(host(yt), ref, (size_t)n * m);
+    CHECKF(err < 1e-5, "linear batched: %g", err);
+    drop(xt), drop(wt), drop(bt), drop(yt);
+
+    struct cpu_kernels best, ref_k;
+    cpu_kernels_init(&best, false);
+    cpu_kernels_init(&ref_k, true);
+    for (int kk = 1; kk <= 70; kk += 3) {
+        float a = best.dot[QW_DTYPE_F32](w, x, kk), r = ref_k.dot[QW_DTYPE_F32](w, x, kk);
+        CHECKF(fabsf(a - r) <= 1e-5f * (1.0f + fabsf(r)), "dot %s k=%d: %g vs %g", best.isa, kk, a, r);
+    }
+    if (best.gemm[QW_DTYPE_F32]) {
+        for (int kk = 5; kk <= 100; kk += 19) {
+            static float y[9 * 37];
+            struct cpu_gemm g = {x, k, 7, kk, w, (size_t)k * 4, y, m, b};
+            best.gemm[QW_DTYPE_F32](&g, 3, 30);
+            bool ok = true;
+            for (int i = 0; i < 7; i++)
+                for (int j = 3; j < 30; j++) {
+                    float r = ref_k.dot[QW_DTYPE_F32](w + j * k, x + i * k, kk) + b[j];
+                    ok &= fabsf(y[i * m + j] - r) <= 1e-5f * (1.0f + fabsf(r));
+                }
+            CHECKF(ok, "gemm %s k=%d", best.isa, kk);
+        }
+    }
+}
+
+int main(void)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        REQUIRE(cpu_backend_create(threads, &be, NULL) == QWGLM_OK);
+        test_conv2d();
+        test_attention_relpos();
+        test_linear_batched();
+        be.ops->free(be.ctx);
+    }
+    return test_report("test_ops_conformer");
+}
