@@ -190,6 +190,11 @@ def build_repos():
            "README.md": readme, "MODEL_CARD": b"test voice\n"}, ["main"])
     repos[r.id] = r
 
+    r = Repo("qwglm-test/parakeet")  # speech recognition: the parakeet-micro fixture as save_pretrained wrote it
+    pk = os.path.join(FIXTURES, "parakeet-micro")
+    r.add({n: read(os.path.join(pk, n)) for n in os.listdir(pk)}, ["main"])  # reference files must not travel
+    repos[r.id] = r
+
     r = Repo("qwglm-test/bin-only")
     r.add({"config.json": config, "pytorch_model.bin": junk, "README.md": readme}, ["main"])
     repos[r.id] = r

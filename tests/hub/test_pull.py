@@ -387,6 +387,22 @@ class PullTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(os.path.join(self.repo_dir("qwglm-test/voice"), "snapshots", voice.sha))),
                          ["en_US-micro-medium.onnx", "en_US-micro-medium.onnx.json"])
 
+    def test_transcribe_downloads_the_model(self):
+        """qwglm transcribe -m ORG/NAME: the recogniser is pulled (without its reference files) and transcribes
+        exactly as the local fixture folder does."""
+        audio = os.path.join("tests", "fixtures", "audio", "hello_16k.wav")
+        outs = []
+        for model in ("qwglm-test/parakeet", os.path.join("tests", "fixtures", "parakeet-micro")):
+            p = subprocess.run([QWGLM, "transcribe", "-m", model, audio], env=self.env, capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            outs.append(p.stdout)
+        self.assertEqual(outs[0], outs[1])
+        c = self.commit("qwglm-test/parakeet")
+        self.assertEqual(sorted(os.listdir(os.path.join(self.repo_dir("qwglm-test/parakeet"), "snapshots", c.sha))),
+                         ["config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json",
+                          "processor_config.json", "tokenizer.json", "tokenizer_config.json"])
+
 
 def main():
     global QWGLM, REPOS
