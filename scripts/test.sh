@@ -10,6 +10,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
+echo "== server and web app: API and browser tests"
+scripts/test-web.sh release
+
 [ "${1:-}" = "--quick" ] && exit 0
 
 echo "== sanitizer build (ASan + UBSan) and tests"
@@ -17,6 +20,9 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQWGLM_SANITIZE=ON >
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== server under ASan: API tests and the load test"
+scripts/test-web.sh asan
 
 echo "== fuzz targets, a short bounded run each"
 if command -v clang >/dev/null; then

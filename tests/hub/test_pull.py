@@ -403,6 +403,33 @@ class PullTest(unittest.TestCase):
                          ["config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json",
                           "processor_config.json", "tokenizer.json", "tokenizer_config.json"])
 
+    def test_serve_reports_download_progress(self):
+        """qwglm serve -m ORG/NAME pulls the model while it starts, and GET /api/status shows the download."""
+        import socket
+        import urllib.request
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.hub.faults["model.safetensors"] = {"slow": 2000000}
+        proc = subprocess.Popen([QWGLM, "serve", "-m", SMALL, "--port", str(port)], env=self.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        seen = []
+        try:
+            def poll():
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % port, timeout=2) as r:
+                        p = json.load(r)["progress"]
+                except OSError:
+                    return None
+                seen.append(p)
+                return p["phase"] == "download" and p["file"] == "model.safetensors" and 0 < p["done"] < p["total"]
+            self.wait_for(poll, timeout=60)
+        finally:
+            proc.kill()
+            proc.communicate()
+        total = sum(len(self.commit(SMALL).files[n]) for n in WANTED)
+        self.assertEqual(seen[-1]["total"], total)
+
 
 def main():
     global QWGLM, REPOS

@@ -7,6 +7,7 @@ int cmd_version(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_speak(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 
 #endif

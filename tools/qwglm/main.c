@@ -15,6 +15,7 @@ static const struct command commands[] = {
     {"version", cmd_version, "print the version"},
     {"speak", cmd_speak, "text to speech with a Piper voice"},
     {"transcribe", cmd_transcribe, "speech to text with a Parakeet TDT model"},
+    {"serve", cmd_serve, "serve the OpenAI-compatible API and the web app"},
     {"pull", cmd_pull, "download a model from the Hugging Face Hub"},
 };
 

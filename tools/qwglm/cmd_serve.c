@@ -1,0 +1,97 @@
+/* qwglm serve: the OpenAI-compatible server and the web app (src/server/, docs/server.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "server/server.h"
+
+#define DEFAULT_MODEL CLI_DEFAULT_MODEL
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: qwglm serve [-m MODEL] [options]\n\n"
+            "Serves MODEL (a model directory or ORG/NAME) over an OpenAI-compatible API and the web app.\n\n"
+            "  -m, --model MODEL    model directory or Hugging Face ORG/NAME (default %s)\n"
+            "  --host ADDR          address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)\n"
+            "  --port N             port (default 8080; 0 picks a free one)\n"
+            "  --api-key KEY        require 'Authorization: Bearer KEY' (default: $QWGLM_API_KEY, else none)\n"
+            "  --parallel N         concurrent replies, each with its own KV cache (default 1)\n"
+            "  --ctx N              context tokens per reply slot (default min(model's, 4096))\n"
+            "  --queue N            requests that may wait for a slot; beyond it, 503 (default 64)\n"
+            "  --max-body BYTES     largest request body; larger gets 413 (default 33554432)\n"
+            "  --cors ORIGIN        send CORS headers allowing ORIGIN ('*' for any; default off)\n"
+            "  --web DIR            serve the web app from DIR (default: the built web/dist)\n"
+            "  --threads N          engine threads (default one per core)\n"
+            "  --dtype TYPE         weight precision: auto, f32, bf16, q8, q4 (default auto)\n"
+            "  --mock               serve a deterministic stand-in model (for tests; no weights needed)\n"
+            "  --mock-delay-ms N    with --mock: milliseconds per generated token (default 20)\n"
+            "  --mock-load-ms N     with --mock: pretend loading takes N ms, with progress (default 0)\n",
+            DEFAULT_MODEL);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const char *cmd = "serve";
+    struct srv_config c = {
+        .model = DEFAULT_MODEL,
+        .host = "127.0.0.1",
+        .port = 8080,
+        .api_key = getenv("QWGLM_API_KEY"),
+        .n_parallel = 1,
+        .queue_max = 64,
+        .max_body = 32u << 20,
+        .mock_delay_ms = 20,
+    };
+    if (c.api_key && !c.api_key[0]) c.api_key = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long n;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--mock") == 0) {
+            c.mock = true;
+        } else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
+            if (!(c.model = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--host") == 0) {
+            if (!(c.host = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--api-key") == 0) {
+            if (!(c.api_key = cli_value(cmd, argc, argv, &i))) return 2;
+            if (!c.api_key[0]) return cli_usage_error(cmd, "--api-key must not be empty");
+        } else if (strcmp(a, "--cors") == 0) {
+            if (!(c.cors = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--web") == 0) {
+            if (!(c.web_dir = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--dtype") == 0) {
+            if (!(c.dtype = cli_value(cmd, argc, argv, &i))) return 2;
+        } else {
+            static const struct {
+                const char *flag;
+                long lo, hi;
+            } nums[] = {{"--port", 0, 65535},   {"--parallel", 1, 256}, {"--ctx", 16, 1 << 22},
+                        {"--queue", 0, 100000}, {"--threads", 0, 1024}, {"--max-body", 1024, 1L << 34},
+                        {"--mock-delay-ms", 0, 60000}, {"--mock-load-ms", 0, 600000}};
+            size_t k = 0;
+            while (k < sizeof nums / sizeof nums[0] && strcmp(a, nums[k].flag) != 0) k++;
+            if (k == sizeof nums / sizeof nums[0]) return cli_usage_error(cmd, "unknown option '%s' (see --help)", a);
+            if (!(v = cli_value(cmd, argc, argv, &i))) return 2;
+            if (!cli_parse_int(v, nums[k].lo, nums[k].hi, &n))
+                return cli_usage_error(cmd, "%s must be an integer in [%ld, %ld], not '%s'", a, nums[k].lo,
+                                       nums[k].hi, v);
+            switch (k) {
+            case 0: c.port = (int)n; break;
+            case 1: c.n_parallel = (int)n; break;
+            case 2: c.n_ctx = (int)n; break;
+            case 3: c.queue_max = (int)n; break;
+            case 4: c.n_threads = (int)n; break;
+            case 5: c.max_body = (size_t)n; break;
+            case 6: c.mock_delay_ms = (int)n; break;
+            default: c.mock_load_ms = (int)n; break;
+            }
+        }
+    }
+    return srv_run(&c);
+}

@@ -1,0 +1,40 @@
+// User settings, kept in localStorage.
+import type { Sampling } from './modelClient';
+
+export type Theme = 'system' | 'light' | 'dark';
+
+export interface Settings {
+  model: string;
+  systemPrompt: string;
+  thinking: boolean;
+  sampling: Sampling;
+  apiKey: string;
+  theme: Theme;
+  speakReplies: boolean;
+}
+
+export const defaultSettings: Settings = {
+  model: '',
+  systemPrompt: '',
+  thinking: true,
+  sampling: {},
+  apiKey: '',
+  theme: 'system',
+  speakReplies: false,
+};
+
+const KEY = 'qwglm.settings';
+
+export function loadSettings(): Settings {
+  try {
+    const raw = localStorage.getItem(KEY);
+    if (raw) return { ...defaultSettings, ...JSON.parse(raw) };
+  } catch {
+    // unreadable: defaults
+  }
+  return { ...defaultSettings };
+}
+
+export function saveSettings(s: Settings): void {
+  localStorage.setItem(KEY, JSON.stringify(s));
+}
