@@ -8,6 +8,7 @@ int cmd_run(int argc, char **argv);
 int cmd_speak(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_tinygpu(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 
 #endif

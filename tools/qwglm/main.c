@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"speak", cmd_speak, "text to speech with a Piper voice"},
     {"transcribe", cmd_transcribe, "speech to text with a Parakeet TDT model"},
     {"serve", cmd_serve, "serve the OpenAI-compatible API and the web app"},
+    {"tinygpu", cmd_tinygpu, "run, assemble and disassemble tiny-gpu kernels (cycle-accurate simulator)"},
     {"pull", cmd_pull, "download a model from the Hugging Face Hub"},
 };
 
