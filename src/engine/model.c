@@ -3,6 +3,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "engine.h"
+#include "vision.h"
 
 qwglm_model_params qwglm_model_default_params(void)
 {
@@ -67,6 +68,7 @@ qwglm_status qwglm_model_load(const char *dir, const qwglm_model_params *p, qwgl
                m->cfg.arch_name, m->cfg.n_layers, m->cfg.n_embd, m->cfg.n_vocab, qw_dtype_name(wt));
         rc = qwen3_load(&m->net, &m->cfg, &m->st, &m->be, wt, &e);
         m->dtype = public_dtype(wt);
+        if (!rc) rc = qw_model_vision_load(m, wt, &e);
     }
     if (rc) {
         qw_err_copy(err, &e);
@@ -82,6 +84,7 @@ qwglm_status qwglm_model_load(const char *dir, const qwglm_model_params *p, qwgl
 void qwglm_model_free(qwglm_model *m)
 {
     if (!m) return;
+    qw_model_vision_free(m);
     qwen3_free(&m->net);
     if (m->be.ops) m->be.ops->free(m->be.ctx);
     st_set_close(&m->st);

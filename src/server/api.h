@@ -9,10 +9,16 @@
 #include <stdint.h>
 
 #include "base/str.h"
+#include "qwglm.h"
 
 #define API_MAX_STOP 16        /* stop strings per request (OpenAI allows 4; other servers more) */
 #define API_MAX_STOP_LEN 256   /* bytes of one stop string */
 #define API_MAX_MESSAGES 4096
+#define API_MAX_IMAGES 32      /* image_url parts per request */
+
+/* What an image_url part becomes in the message text: the Qwen3-VL chat template's placeholder, which the engine
+ * expands to the image's tokens. */
+#define API_IMAGE_PLACEHOLDER "<|vision_start|><|image_pad|><|vision_end|>"
 
 enum api_kind { API_CHAT, API_COMPLETION, API_KIND_COUNT };
 
@@ -50,6 +56,8 @@ struct api_request {
     int enable_thinking;           /* -1: the template's default, 0 off, 1 on */
     char *stop[API_MAX_STOP];
     int n_stop;
+    qwglm_image *images[API_MAX_IMAGES]; /* image_url parts (data: URLs), decoded, in message order; owned */
+    int n_images;
 };
 
 /* Parses body[0..n) as a request of the given kind. On failure fills err (status 400 with the field named) and

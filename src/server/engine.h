@@ -30,6 +30,8 @@ struct srv_prompt {
     int32_t *ids; /* owned; free with qw_free */
     int n;
     bool think_open;
+    qwglm_image *const *images; /* the request's images for the prompt's image placeholders (borrowed) */
+    int n_images;
 };
 
 /* Called per generated token with its text (may be empty, may be part of a UTF-8 sequence). Nonzero stops. */
@@ -50,6 +52,10 @@ struct srv_engine_ops {
      * (QWGLM_OK) or fn returning nonzero (QWGLM_ERR_CANCELLED). */
     qwglm_status (*generate)(void *sess, const int32_t *ids, int n, const qwglm_sampling *s, int max_tokens,
                              srv_piece_fn fn, void *user, struct qw_err *e);
+    /* Optional (NULL: the engine takes no images). Appends a prompt whose image placeholders take images, in
+     * order; generate(sess, NULL, 0, ...) then continues after it. */
+    qwglm_status (*eval_images)(void *sess, const int32_t *ids, int n, qwglm_image *const *images, int n_images,
+                                struct qw_err *e);
     void (*free)(void *ctx);
 };
 

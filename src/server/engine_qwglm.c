@@ -48,7 +48,15 @@ static void eng_info(void *ctx, struct srv_model_info *out) { *out = ((struct en
 
 static qwglm_status eng_encode(void *ctx, const struct api_request *r, struct srv_prompt *out, struct qw_err *e)
 {
-    return chat_text_encode(((struct engine *)ctx)->text, r, out, e);
+    struct engine *eng = ctx;
+    if (r->n_images > 0 && !qwglm_model_has_vision(eng->m))
+        return qw_fail(e, QWGLM_ERR_ARG, "this model takes text only: image parts need a vision model (Qwen3-VL)");
+    qwglm_status st = chat_text_encode(eng->text, r, out, e);
+    if (st == QWGLM_OK) {
+        out->images = r->images;
+        out->n_images = r->n_images;
+    }
+    return st;
 }
 
 static qwglm_sampling eng_defaults(void *ctx) { return ((struct engine *)ctx)->defaults; }
@@ -135,6 +143,14 @@ static void eng_free(void *ctx)
     qw_free(eng);
 }
 
+static qwglm_status eng_eval_images(void *sess, const int32_t *ids, int n, qwglm_image *const *images,
+                                    int n_images, struct qw_err *e)
+{
+    struct esession *es = sess;
+    qwglm_status st = qwglm_session_eval_images(es->s, ids, n, images, n_images, NULL, NULL);
+    return st ? qw_fail(e, st, "%s", qwglm_session_error(es->s)) : QWGLM_OK;
+}
+
 static const struct srv_engine_ops qwglm_ops = {
     .info = eng_info,
     .encode = eng_encode,
@@ -145,6 +161,7 @@ static const struct srv_engine_ops qwglm_ops = {
     .session_n_ctx = eng_n_ctx,
     .session_truncate = eng_truncate,
     .generate = eng_generate,
+    .eval_images = eng_eval_images,
     .free = eng_free,
 };
 

@@ -190,6 +190,11 @@ def build_repos():
            "README.md": readme, "MODEL_CARD": b"test voice\n"}, ["main"])
     repos[r.id] = r
 
+    r = Repo("qwglm-test/qwen3-micro")  # the real Qwen3 tokenizer and chat template, tiny weights
+    micro = os.path.join(FIXTURES, "qwen3-micro")
+    r.add({n: read(os.path.join(micro, n)) for n in os.listdir(micro)}, ["main"])
+    repos[r.id] = r
+
     r = Repo("qwglm-test/parakeet")  # speech recognition: the parakeet-micro fixture as save_pretrained wrote it
     pk = os.path.join(FIXTURES, "parakeet-micro")
     r.add({n: read(os.path.join(pk, n)) for n in os.listdir(pk)}, ["main"])  # reference files must not travel

@@ -373,6 +373,27 @@ class PullTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("HF_HUB_OFFLINE", p.stderr)
 
+    def test_chat_prompt_through_the_hub(self):
+        """run -p and chat -m ORG/NAME: the tokenizer and chat template come along and give what the local folder
+        gives."""
+        outs = []
+        for model in ("qwglm-test/qwen3-micro", os.path.join("tests", "fixtures", "qwen3-micro")):
+            p = subprocess.run([QWGLM, "run", "-m", model, "-p", "Hello", "-n", "8", "--temp", "0", "--json"],
+                               env=self.env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            r = json.loads(p.stdout)
+            outs.append((r["prompt_ids"], r["tokens"], r["text"]))
+            p = subprocess.run([QWGLM, "chat", "-m", model, "-n", "4", "--temp", "0"], input="Hi\n", env=self.env,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            outs.append(p.stdout)
+        self.assertEqual(outs[0], outs[2])
+        self.assertEqual(outs[1], outs[3])
+        c = self.commit("qwglm-test/qwen3-micro")
+        self.assertEqual(sorted(os.listdir(os.path.join(self.repo_dir("qwglm-test/qwen3-micro"), "snapshots", c.sha))),
+                         ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+                          "tokenizer_config.json"])
+
     def test_speak_downloads_the_voice(self):
         """qwglm speak -m ORG/NAME: the voice repository is pulled and speaks exactly as the local fixture."""
         out = [os.path.join(self.tmp, n) for n in ("hub.wav", "local.wav")]

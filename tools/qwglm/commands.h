@@ -9,6 +9,9 @@ int cmd_speak(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_tinygpu(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 
 #endif

@@ -12,11 +12,14 @@ struct command {
 
 static const struct command commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
+    {"chat", cmd_chat, "chat with the model in the terminal"},
     {"version", cmd_version, "print the version"},
     {"speak", cmd_speak, "text to speech with a Piper voice"},
     {"transcribe", cmd_transcribe, "speech to text with a Parakeet TDT model"},
     {"serve", cmd_serve, "serve the OpenAI-compatible API and the web app"},
     {"tinygpu", cmd_tinygpu, "run, assemble and disassemble tiny-gpu kernels (cycle-accurate simulator)"},
+    {"tokenize", cmd_tokenize, "text <-> token ids (JSON Lines on stdin)"},
+    {"template", cmd_template, "render the chat template for a JSON request on stdin"},
     {"pull", cmd_pull, "download a model from the Hugging Face Hub"},
 };
 
