@@ -12,6 +12,7 @@ packages=(
     libsndfile1-dev                                            # audio files (speech recognition)
     libpng-dev libjpeg-dev libwebp-dev libgif-dev              # images (vision)
     libmicrohttpd-dev                                          # qwglm serve
+    libcurl4-openssl-dev libssl-dev                            # models from the Hugging Face Hub
     chromium                                                   # browser tests
 )
 $SUDO apt-get update -qq

@@ -2,11 +2,15 @@
  * model's tokenizer and chat template (chat_text.h). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/mem.h"
 #include "base/pool.h"
 #include "server/chat_text.h"
 #include "server/engine.h"
+#ifdef QWGLM_HAVE_HUB
+#include "qwglm_hub.h"
+#endif
 
 struct engine {
     qwglm_model *m;
@@ -172,14 +176,57 @@ static const char *dtype_name(qwglm_dtype d)
     }
 }
 
+#ifdef QWGLM_HAVE_HUB
+/* Download events become the "download" phase of the load progress the web app shows. */
+static int on_hub_event(const qwglm_hub_event *ev, void *user)
+{
+    if (ev->kind == QWGLM_HUB_EV_RESOLVED || ev->kind == QWGLM_HUB_EV_FILE_START ||
+        ev->kind == QWGLM_HUB_EV_PROGRESS || ev->kind == QWGLM_HUB_EV_FILE_DONE)
+        srv_progress_report(user, "download", ev->file, ev->done, ev->total);
+    return 0;
+}
+#endif
+
+/* model as a folder: itself; as ORG/NAME[@REV]: its snapshot in the Hugging Face cache, downloaded first when it
+ * is not complete there (HF_HUB_OFFLINE: the cache only). */
+static qwglm_status resolve_model(const char *model, const struct engine_options *o, struct srv_progress *progress,
+                                  char *dir, size_t cap, struct qw_err *e)
+{
+    struct stat st;
+    if (strlen(model) >= cap) return qw_fail(e, QWGLM_ERR_ARG, "%.100s...: path too long", model);
+#ifdef QWGLM_HAVE_HUB
+    if (stat(model, &st) != 0 && qwglm_hub_is_ref(model)) {
+        qwglm_hub_params hp = qwglm_hub_default_params();
+        hp.progress = on_hub_event;
+        hp.progress_user = progress;
+        hp.log = o->log;
+        qwglm_hub_result res;
+        char err[QWGLM_ERR_SIZE];
+        srv_progress_report(progress, "resolve", model, 0, 0);
+        qwglm_status rc = qwglm_hub_resolve(model, &hp, &res, err);
+        if (rc) return qw_fail(e, rc, "%s", err);
+        snprintf(dir, cap, "%s", res.path);
+        return QWGLM_OK;
+    }
+#else
+    (void)o, (void)progress, (void)st;
+#endif
+    strcpy(dir, model);
+    return QWGLM_OK;
+}
+
 qwglm_status engine_qwglm_open(const char *model, const struct engine_options *o, struct srv_progress *progress,
                                struct srv_engine *out, struct qw_err *e)
 {
-    /* TODO(#6): resolve ORG/NAME through the hub client (with download progress) once it lands. */
+    char dir[4096];
+    qwglm_status st = resolve_model(model, o, progress, dir, sizeof dir, e);
+    if (st) return st;
+    const char *name = model; /* the name the API shows; dir is where it lives */
+    model = dir;
     struct engine *eng = qw_calloc(1, sizeof *eng);
     if (!eng) return qw_fail(e, QWGLM_ERR_NOMEM, "engine: out of memory");
     srv_progress_report(progress, "load", "tokenizer", 0, 2);
-    qwglm_status st = chat_text_open(model, &eng->text, e);
+    st = chat_text_open(model, &eng->text, e);
     if (st) {
         eng_free(eng);
         return st;
@@ -205,13 +252,13 @@ qwglm_status engine_qwglm_open(const char *model, const struct engine_options *o
     qwglm_model_info mi;
     qwglm_model_get_info(eng->m, &mi);
     struct srv_model_info *info = &eng->info;
-    const char *base = strrchr(model, '/');
-    size_t len = strlen(model);
+    const char *base = strrchr(name, '/');
+    size_t len = strlen(name);
     if (base && base[1] == 0) { /* trailing slash */
-        while (base > model && base[-1] != '/') base--;
-        snprintf(info->name, sizeof info->name, "%.*s", (int)(model + len - 1 - base), base);
+        while (base > name && base[-1] != '/') base--;
+        snprintf(info->name, sizeof info->name, "%.*s", (int)(name + len - 1 - base), base);
     } else {
-        snprintf(info->name, sizeof info->name, "%s", base ? base + 1 : model);
+        snprintf(info->name, sizeof info->name, "%s", base ? base + 1 : name);
     }
     snprintf(info->arch, sizeof info->arch, "%s", mi.arch);
     snprintf(info->backend, sizeof info->backend, "cpu");

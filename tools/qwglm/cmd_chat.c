@@ -12,7 +12,7 @@
 #include "textio.h"
 
 static const char usage_text[] =
-    "usage: qwglm chat -m DIR [options]\n"
+    "usage: qwglm chat -m DIR|ORG/NAME[@REV] [options]\n"
     "\n"
     "Chats with the model: type a message, get the reply streamed; /reset starts over, /exit quits.\n"
     "\n"
@@ -166,6 +166,9 @@ int cmd_chat(int argc, char **argv)
         }
     }
     if (!mo.model) return cli_usage_error(cmd, "-m DIR is required");
+    char model_dir[QWGLM_HUB_PATH_MAX]; /* a folder, or ORG/NAME[@REV] from the Hugging Face cache */
+    if (cli_resolve_model(cmd, mo.model, model_dir, sizeof model_dir)) return 1;
+    mo.model = model_dir;
     char err[QWGLM_ERR_SIZE];
     struct chat c = {.cmd = cmd};
     if (qwglm_tokenizer_load(mo.model, &c.tok, err)) return cli_error(cmd, "%s", err);

@@ -9,7 +9,7 @@
 #include "textio.h"
 
 static const char usage_text[] =
-    "usage: qwglm run -m DIR (-p TEXT | --prompt-ids 1,2,3) [options]\n"
+    "usage: qwglm run -m DIR|ORG/NAME[@REV] (-p TEXT | --prompt-ids 1,2,3) [options]\n"
     "\n"
     "Generates a reply to the prompt and streams it to stdout.\n"
     "\n"
@@ -145,6 +145,9 @@ int cmd_run(int argc, char **argv)
     if (!prompt_ids && !prompt) return cli_usage_error(cmd, "no prompt: pass -p TEXT or --prompt-ids");
     if (prompt_ids && prompt) return cli_usage_error(cmd, "pass either -p or --prompt-ids, not both");
     if (!mo.model) return cli_usage_error(cmd, "-m DIR is required");
+    char model_dir[QWGLM_HUB_PATH_MAX]; /* a folder, or ORG/NAME[@REV] from the Hugging Face cache */
+    if (cli_resolve_model(cmd, mo.model, model_dir, sizeof model_dir)) return 1;
+    mo.model = model_dir;
     int32_t *ids = NULL;
     int n_ids = 0;
     qwglm_tokenizer *tok = NULL;

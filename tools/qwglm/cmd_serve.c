@@ -7,7 +7,7 @@
 #include "commands.h"
 #include "server/server.h"
 
-#define DEFAULT_MODEL "DavidAU/Qwen3-VL-8B-GLM-4.7-Flash-Heretic-Uncensored-Thinking"
+#define DEFAULT_MODEL CLI_DEFAULT_MODEL
 
 static void usage(FILE *out)
 {

@@ -12,5 +12,6 @@ int cmd_tinygpu(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif

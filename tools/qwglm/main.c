@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"tinygpu", cmd_tinygpu, "run, assemble and disassemble tiny-gpu kernels (cycle-accurate simulator)"},
     {"tokenize", cmd_tokenize, "text <-> token ids (JSON Lines on stdin)"},
     {"template", cmd_template, "render the chat template for a JSON request on stdin"},
+    {"pull", cmd_pull, "download a model from the Hugging Face Hub"},
 };
 
 static void usage(FILE *out)
