@@ -32,7 +32,8 @@ bool api_parse_transcription(const struct mp_form *f, struct api_transcription *
 {
     memset(t, 0, sizeof *t);
     const struct mp_part *file = mp_find(f, "file");
-    if (!file) return api_fail(err, 400, "file", "'file' is required: the audio to transcribe, as a file part");
+    if (!file)
+        return api_fail(err, 400, "file", "'file' is required: the audio to transcribe, as a file part");
     if (file->size == 0) return api_fail(err, 400, "file", "'file' is empty");
     t->file = file->data;
     t->file_size = file->size;
@@ -47,8 +48,9 @@ bool api_parse_transcription(const struct mp_form *f, struct api_transcription *
         int k = 0;
         while (k < API_TRANSCRIPT_FORMAT_COUNT && strcmp(v, transcript_formats[k]) != 0) k++;
         if (k == API_TRANSCRIPT_FORMAT_COUNT)
-            return api_fail(err, 400, "response_format",
-                            "response_format '%.40s' is not supported; use json, text, verbose_json, srt or vtt", v);
+            return api_fail(
+                err, 400, "response_format",
+                "response_format '%.40s' is not supported; use json, text, verbose_json, srt or vtt", v);
         t->format = (enum api_transcript_format)k;
     }
     v[0] = 0;
@@ -57,7 +59,8 @@ bool api_parse_transcription(const struct mp_form *f, struct api_transcription *
         char *end;
         double d = strtod(v, &end);
         if (*end || !(d >= 0 && d <= 1))
-            return api_fail(err, 400, "temperature", "'temperature' is '%.40s'; it must be a number in [0, 1]", v);
+            return api_fail(err, 400, "temperature",
+                            "'temperature' is '%.40s'; it must be a number in [0, 1]", v);
     }
     v[0] = 0;
     if (!form_text(f, "stream", v, sizeof v, err)) return false;
@@ -65,11 +68,13 @@ bool api_parse_transcription(const struct mp_form *f, struct api_transcription *
         return api_fail(err, 400, "stream", "streamed transcriptions are not supported; leave 'stream' out");
     for (int i = 0; i < f->n_parts; i++) {
         const struct mp_part *p = &f->parts[i];
-        if (strcmp(p->name, "timestamp_granularities[]") != 0 && strcmp(p->name, "timestamp_granularities") != 0)
+        if (strcmp(p->name, "timestamp_granularities[]") != 0 &&
+            strcmp(p->name, "timestamp_granularities") != 0)
             continue;
         char g[16];
         if (!mp_text(p, g, sizeof g) || (strcmp(g, "word") != 0 && strcmp(g, "segment") != 0))
-            return api_fail(err, 400, "timestamp_granularities", "timestamp_granularities must be word or segment");
+            return api_fail(err, 400, "timestamp_granularities",
+                            "timestamp_granularities must be word or segment");
     }
     return true;
 }
@@ -78,7 +83,8 @@ bool api_parse_transcription(const struct mp_form *f, struct api_transcription *
 static void put_time(struct qw_str *s, double t, char sep)
 {
     long long ms = t > 0 ? (long long)llround(t * 1000.0) : 0;
-    qw_str_printf(s, "%02lld:%02lld:%02lld%c%03lld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep, ms % 1000);
+    qw_str_printf(s, "%02lld:%02lld:%02lld%c%03lld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep,
+                  ms % 1000);
 }
 
 static const char *skip_lead_space(const char *z)
@@ -100,7 +106,10 @@ static void put_subtitles(const qwglm_asr_result *r, struct qw_str *s, bool vtt)
     }
 }
 
-static void put_json_text(struct qw_str *s, const char *z) { qw_str_json(s, z, strlen(z)); }
+static void put_json_text(struct qw_str *s, const char *z)
+{
+    qw_str_json(s, z, strlen(z));
+}
 
 static void put_verbose(const qwglm_asr_result *r, const struct api_transcription *t, struct qw_str *s)
 {
@@ -111,8 +120,8 @@ static void put_verbose(const qwglm_asr_result *r, const struct api_transcriptio
     qw_str_puts(s, ",\"segments\":[");
     for (int i = 0; i < r->n_segments; i++) {
         const qwglm_asr_span *sg = &r->segments[i];
-        qw_str_printf(s, "%s{\"id\":%d,\"seek\":0,\"start\":%.3f,\"end\":%.3f,\"text\":", i ? "," : "", i, sg->start,
-                      sg->end);
+        qw_str_printf(s, "%s{\"id\":%d,\"seek\":0,\"start\":%.3f,\"end\":%.3f,\"text\":", i ? "," : "", i,
+                      sg->start, sg->end);
         put_json_text(s, sg->text);
         qw_str_puts(s, ",\"tokens\":[");
         for (int k = 0; k < sg->n_tokens; k++) {
@@ -141,7 +150,9 @@ bool api_format_transcription(const qwglm_asr_result *r, const struct api_transc
         qw_str_puts(s, r->text);
         qw_str_putc(s, '\n');
         break;
-    case API_TRANSCRIPT_VERBOSE_JSON: put_verbose(r, t, s); break;
+    case API_TRANSCRIPT_VERBOSE_JSON:
+        put_verbose(r, t, s);
+        break;
     case API_TRANSCRIPT_SRT:
     case API_TRANSCRIPT_VTT:
         *content_type = t->format == API_TRANSCRIPT_SRT ? "application/x-subrip; charset=utf-8"
@@ -167,8 +178,8 @@ static size_t utf8_count(const char *z, size_t n)
     return c;
 }
 
-/* A string field of at most cap - 1 bytes into out; absent or null leaves out empty. {"voice": {"id": ...}} is
- * how OpenAI's newer clients name custom voices. */
+/* A string field of at most cap - 1 bytes into out; absent or null leaves out empty. {"voice": {"id": ...}}
+ * is how OpenAI's newer clients name custom voices. */
 static bool short_string(const struct json_value *root, const char *key, char *out, size_t cap,
                          struct api_error *err)
 {
@@ -193,7 +204,8 @@ bool api_parse_speech(const char *body, size_t n, struct api_speech *sp, struct 
     const struct json_value *root = &doc.root;
     bool ok = false;
     if (root->type != JSON_OBJECT) {
-        api_fail(err, 400, NULL, "the request body must be a JSON object, not %s", json_type_name(root->type));
+        api_fail(err, 400, NULL, "the request body must be a JSON object, not %s",
+                 json_type_name(root->type));
         goto done;
     }
     const struct json_value *in = json_get(root, "input");
@@ -206,7 +218,8 @@ bool api_parse_speech(const char *body, size_t n, struct api_speech *sp, struct 
         goto done;
     }
     size_t chars = utf8_count(in->u.str, in->n), k = 0;
-    while (k < in->n && (in->u.str[k] == ' ' || in->u.str[k] == '\n' || in->u.str[k] == '\t' || in->u.str[k] == '\r'))
+    while (k < in->n &&
+           (in->u.str[k] == ' ' || in->u.str[k] == '\n' || in->u.str[k] == '\t' || in->u.str[k] == '\r'))
         k++;
     if (k == in->n) {
         api_fail(err, 400, "input", "'input' is empty");
@@ -237,7 +250,8 @@ bool api_parse_speech(const char *body, size_t n, struct api_speech *sp, struct 
     else if (strcmp(fmt, "pcm") == 0)
         sp->format = API_SPEECH_PCM;
     else {
-        api_fail(err, 400, "response_format", "response_format '%.40s' is not supported; use wav or pcm", fmt);
+        api_fail(err, 400, "response_format", "response_format '%.40s' is not supported; use wav or pcm",
+                 fmt);
         goto done;
     }
     const char *sf = json_string(json_get(root, "stream_format"));
@@ -274,7 +288,8 @@ static void put_u32(uint8_t *p, uint32_t v)
 
 void api_wav_header(uint8_t h[44], int sample_rate)
 {
-    uint32_t data = 0xffffffffu - 36; /* a stream of unknown length: the largest sizes, as streaming tools write */
+    uint32_t data =
+        0xffffffffu - 36; /* a stream of unknown length: the largest sizes, as streaming tools write */
     memcpy(h, "RIFF", 4);
     put_u32(h + 4, data + 36);
     memcpy(h + 8, "WAVEfmt ", 8);

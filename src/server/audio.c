@@ -12,7 +12,7 @@
 #include "server/engine.h"
 
 #define WAIT_POLL_MS 250
-#define VAD_BLOCK 4096 /* samples fed per qwglm_vad_feed call: at most 2 * 4096 / 20 + 2 events */
+#define VAD_BLOCK    4096 /* samples fed per qwglm_vad_feed call: at most 2 * 4096 / 20 + 2 events */
 
 /* Handles of one kind lent to one request at a time. */
 struct lender {
@@ -22,7 +22,7 @@ struct lender {
 };
 
 struct vad_session {
-    char id[65];     /* empty: free */
+    char id[65]; /* empty: free */
     qwglm_vad *v;
     int rate;
     int64_t pos;     /* samples fed */
@@ -91,7 +91,8 @@ qwglm_status audio_open(const struct audio_config *c, struct srv_progress *progr
         p.max_file_bytes = c->max_file_bytes;
         p.log = log;
         for (int k = 0; k < a->workers; k++) {
-            srv_progress_report(progress, "load", "speech recognition model", (uint64_t)k, (uint64_t)a->workers);
+            srv_progress_report(progress, "load", "speech recognition model", (uint64_t)k,
+                                (uint64_t)a->workers);
             qwglm_status st = qwglm_asr_load(c->asr_model, &p, &a->asr[k], err);
             if (st) {
                 audio_free(a);
@@ -124,7 +125,8 @@ qwglm_status audio_open(const struct audio_config *c, struct srv_progress *progr
         qwglm_voice_get_info(a->voices[i], &a->voice_info[i]);
         if (!a->voice_info[i].espeak_version) {
             audio_free(a);
-            return qw_fail(e, QWGLM_ERR_ARG, "--voice %s: this build has no espeak-ng to turn text into phonemes",
+            return qw_fail(e, QWGLM_ERR_ARG,
+                           "--voice %s: this build has no espeak-ng to turn text into phonemes",
                            c->voices[i]);
         }
     }
@@ -150,8 +152,14 @@ void audio_free(struct audio_engines *a)
     qw_free(a);
 }
 
-bool audio_has_asr(const struct audio_engines *a) { return a && a->asr; }
-bool audio_has_tts(const struct audio_engines *a) { return a && a->n_voices > 0; }
+bool audio_has_asr(const struct audio_engines *a)
+{
+    return a && a->asr;
+}
+bool audio_has_tts(const struct audio_engines *a)
+{
+    return a && a->n_voices > 0;
+}
 
 void audio_json(const struct audio_engines *a, struct qw_str *s)
 {
@@ -172,7 +180,8 @@ void audio_json(const struct audio_engines *a, struct qw_str *s)
 
 /* ---- lending ---- */
 
-static int lend(struct audio_engines *a, struct lender *l, audio_gone_fn gone, void *user, struct api_error *err)
+static int lend(struct audio_engines *a, struct lender *l, audio_gone_fn gone, void *user,
+                struct api_error *err)
 {
     pthread_mutex_lock(&a->mu);
     int k = -1;
@@ -243,7 +252,10 @@ qwglm_voice *audio_tts_voice(struct audio_engines *a, int worker, int voice)
     return a->voices[worker * a->n_voices + voice];
 }
 
-void audio_tts_release(struct audio_engines *a, int worker) { give_back(a, &a->tts_lender, worker); }
+void audio_tts_release(struct audio_engines *a, int worker)
+{
+    give_back(a, &a->tts_lender, worker);
+}
 
 void audio_stop(struct audio_engines *a)
 {
@@ -288,7 +300,8 @@ static bool vad_id_ok(const char *id)
     if (n < 8 || n > 64) return false;
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_'))
             return false;
     }
     return true;
@@ -315,8 +328,8 @@ static struct vad_session *vad_session_locked(struct audio_engines *a, const cha
     return s;
 }
 
-bool audio_vad_feed(struct audio_engines *a, const char *id, int sample_rate, bool reset, const float *pcm, size_t n,
-                    struct qw_str *out, struct api_error *err)
+bool audio_vad_feed(struct audio_engines *a, const char *id, int sample_rate, bool reset, const float *pcm,
+                    size_t n, struct qw_str *out, struct api_error *err)
 {
     if (!id || !vad_id_ok(id))
         return api_fail(err, 400, "session", "'session' must be 8 to 64 letters, digits, '-' or '_'");
@@ -344,8 +357,8 @@ bool audio_vad_feed(struct audio_engines *a, const char *id, int sample_rate, bo
                           (long long)ev[i].sample);
     }
     s->pos += (int64_t)n;
-    qw_str_printf(out, "],\"in_speech\":%s,\"position\":%lld,\"new\":%s}", qwglm_vad_in_speech(s->v) ? "true" : "false",
-                  (long long)s->pos, made ? "true" : "false");
+    qw_str_printf(out, "],\"in_speech\":%s,\"position\":%lld,\"new\":%s}",
+                  qwglm_vad_in_speech(s->v) ? "true" : "false", (long long)s->pos, made ? "true" : "false");
     pthread_mutex_unlock(&a->mu);
     return true;
 }

@@ -3,9 +3,10 @@
  * engine's voice activity detector, fed microphone blocks by the web app's hands-free mode).
  *
  * Speech is synthesized in the connection's own thread, from the content-reader callback: the text is turned
- * into phoneme ids at once (so bad input gets a JSON error before any audio), the first sentence is synthesized
- * before the response starts (its failure too is an error response), and each later sentence when the client
- * has read the one before. A client that stops reading stops the synthesis; one that hangs up ends it. */
+ * into phoneme ids at once (so bad input gets a JSON error before any audio), the first sentence is
+ * synthesized before the response starts (its failure too is an error response), and each later sentence when
+ * the client has read the one before. A client that stops reading stops the synthesis; one that hangs up ends
+ * it. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,7 +22,10 @@
 
 #define SPEECH_BLOCK (32 * 1024) /* bytes MHD asks the reader for at a time */
 
-static bool fd_gone(void *user) { return http_peer_gone(*(int *)user); }
+static bool fd_gone(void *user)
+{
+    return http_peer_gone(*(int *)user);
+}
 
 /* 503 while the models load; 404 naming the flag when the server runs without the model the route needs. */
 static bool audio_ready(struct srv *srv, bool need_asr, bool need_tts, struct api_error *err)
@@ -34,8 +38,9 @@ static bool audio_ready(struct srv *srv, bool need_asr, bool need_tts, struct ap
         return false;
     }
     if (need_asr && !audio_has_asr(srv->audio)) {
-        api_fail(err, 404, "model", "this server has no speech recognition model: start qwglm serve with "
-                                    "--asr-model DIR");
+        api_fail(err, 404, "model",
+                 "this server has no speech recognition model: start qwglm serve with "
+                 "--asr-model DIR");
         err->code = "model_not_found";
         return false;
     }
@@ -88,7 +93,8 @@ MHD_RESULT http_transcriptions(struct srv *srv, struct MHD_Connection *c, struct
     qw_free(form);
     if (!ok) return http_send_error(srv, c, cn, &err);
     if (t.file_size > srv->cfg->max_audio_bytes) {
-        api_fail(&err, 413, "file", "the audio file has %zu bytes; this server takes at most %zu (--max-audio-bytes)",
+        api_fail(&err, 413, "file",
+                 "the audio file has %zu bytes; this server takes at most %zu (--max-audio-bytes)",
                  t.file_size, srv->cfg->max_audio_bytes);
         err.code = "file_too_large";
         return http_send_error(srv, c, cn, &err);
@@ -111,7 +117,8 @@ MHD_RESULT http_transcriptions(struct srv *srv, struct MHD_Connection *c, struct
     }
     atomic_fetch_add_explicit(&srv->metrics.audio_in_ms, (unsigned long long)llround(r->duration * 1000),
                               memory_order_relaxed);
-    atomic_fetch_add_explicit(&srv->metrics.asr_us, (unsigned long long)(qw_time_us() - t0), memory_order_relaxed);
+    atomic_fetch_add_explicit(&srv->metrics.asr_us, (unsigned long long)(qw_time_us() - t0),
+                              memory_order_relaxed);
     struct qw_str s = {0};
     const char *type;
     api_format_transcription(r, &t, &s, &type);
@@ -123,16 +130,16 @@ MHD_RESULT http_transcriptions(struct srv *srv, struct MHD_Connection *c, struct
 
 struct speech {
     struct srv *srv;
-    int worker;              /* the lent voice set, -1 once given back */
+    int worker; /* the lent voice set, -1 once given back */
     qwglm_voice *voice;
     qwglm_speak_params params;
-    uint64_t seed;           /* sentence k uses seed + k, as qwglm_voice_speak does */
-    struct json_doc ids;     /* [[1,0,...,2], ...]: the phoneme ids of each sentence */
-    int32_t *sentence;       /* one sentence's ids, converted */
+    uint64_t seed;       /* sentence k uses seed + k, as qwglm_voice_speak does */
+    struct json_doc ids; /* [[1,0,...,2], ...]: the phoneme ids of each sentence */
+    int32_t *sentence;   /* one sentence's ids, converted */
     uint32_t next, n_sentences;
-    struct qw_str pending;   /* encoded bytes not yet read */
+    struct qw_str pending; /* encoded bytes not yet read */
     size_t off;
-    int16_t *pcm;            /* conversion scratch */
+    int16_t *pcm; /* conversion scratch */
     size_t pcm_cap;
     int64_t samples;
     int64_t synth_us;
@@ -205,9 +212,10 @@ static void speech_free(void *cls)
             rate = info.sample_rate;
         }
         if (rate > 0)
-            atomic_fetch_add_explicit(&srv->metrics.audio_out_ms, (unsigned long long)(sp->samples * 1000 / rate),
-                                      memory_order_relaxed);
-        atomic_fetch_add_explicit(&srv->metrics.tts_us, (unsigned long long)sp->synth_us, memory_order_relaxed);
+            atomic_fetch_add_explicit(&srv->metrics.audio_out_ms,
+                                      (unsigned long long)(sp->samples * 1000 / rate), memory_order_relaxed);
+        atomic_fetch_add_explicit(&srv->metrics.tts_us, (unsigned long long)sp->synth_us,
+                                  memory_order_relaxed);
     }
     json_doc_free(&sp->ids);
     qw_free(sp->sentence);
@@ -324,7 +332,8 @@ MHD_RESULT http_speech(struct srv *srv, struct MHD_Connection *c, struct conn *c
     MHD_add_response_header(r, "Content-Type", req.format == API_SPEECH_WAV ? "audio/wav" : "audio/pcm");
     MHD_add_response_header(r, "X-Sample-Rate", rate);
     MHD_add_response_header(r, "X-Audio-Format", "s16le; channels=1");
-    if (srv->cfg->cors) MHD_add_response_header(r, "Access-Control-Expose-Headers", "X-Sample-Rate, X-Audio-Format");
+    if (srv->cfg->cors)
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "X-Sample-Rate, X-Audio-Format");
     http_add_common_headers(srv, r, true);
     return http_queue(srv, c, cn, 200, r);
 }
@@ -347,8 +356,8 @@ MHD_RESULT http_vad(struct srv *srv, struct MHD_Connection *c, struct conn *cn)
     }
     size_t n_bytes = cn->body.len;
     if (n_bytes % 4 != 0) {
-        api_fail(&err, 400, NULL, "the body must be little-endian float32 samples: %zu bytes is not a multiple of 4",
-                 n_bytes);
+        api_fail(&err, 400, NULL,
+                 "the body must be little-endian float32 samples: %zu bytes is not a multiple of 4", n_bytes);
         return http_send_error(srv, c, cn, &err);
     }
     size_t n = n_bytes / 4;

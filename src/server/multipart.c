@@ -5,7 +5,10 @@
 
 /* ---- small lexers over [p, end) ---- */
 
-static bool is_space(char c) { return c == ' ' || c == '\t'; }
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 static const char *skip_space(const char *p, const char *end)
 {
@@ -28,7 +31,8 @@ static bool copy_value(const char *s, size_t n, char *out, size_t cap, bool trun
 }
 
 /* One `; name=value` parameter of a header value starting at *pp (before the ';'). The value is a token or a
- * quoted string whose backslash escapes are undone into val (cap bytes). false at the end or on malformed input
+ * quoted string whose backslash escapes are undone into val (cap bytes). false at the end or on malformed
+ * input
  * (*bad set). */
 static bool next_param(const char **pp, const char *end, char *key, size_t key_cap, char *val, size_t val_cap,
                        bool *bad)
@@ -60,7 +64,8 @@ static bool next_param(const char **pp, const char *end, char *key, size_t key_c
                 *bad = true;
                 return false;
             }
-            if (vn + 1 < val_cap) val[vn++] = *p; /* long values are truncated; callers check what they need */
+            if (vn + 1 < val_cap)
+                val[vn++] = *p; /* long values are truncated; callers check what they need */
         }
         p++;
     } else {
@@ -95,15 +100,18 @@ qwglm_status mp_boundary(const char *content_type, char *out, struct qw_err *e)
     const char *t = p;
     while (p < end && *p != ';' && !is_space(*p)) p++;
     if ((size_t)(p - t) != wn || strncasecmp(t, want, wn) != 0)
-        return qw_fail(e, QWGLM_ERR_FORMAT, "Content-Type is '%.80s'; expected multipart/form-data", content_type);
+        return qw_fail(e, QWGLM_ERR_FORMAT, "Content-Type is '%.80s'; expected multipart/form-data",
+                       content_type);
     char key[32], val[MP_MAX_BOUNDARY + 2];
     bool bad = false;
     while (next_param(&p, end, key, sizeof key, val, sizeof val, &bad)) {
         if (strcasecmp(key, "boundary") != 0) continue;
         size_t n = strlen(val);
         if (n == 0 || n > MP_MAX_BOUNDARY || val[n - 1] == ' ')
-            return qw_fail(e, QWGLM_ERR_FORMAT, "the multipart boundary must be 1 to %d characters, not ending in a "
-                                                "space", MP_MAX_BOUNDARY);
+            return qw_fail(e, QWGLM_ERR_FORMAT,
+                           "the multipart boundary must be 1 to %d characters, not ending in a "
+                           "space",
+                           MP_MAX_BOUNDARY);
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)val[i] < 0x20 || (unsigned char)val[i] > 0x7e)
                 return qw_fail(e, QWGLM_ERR_FORMAT, "the multipart boundary holds a byte 0x%02x",
@@ -111,7 +119,8 @@ qwglm_status mp_boundary(const char *content_type, char *out, struct qw_err *e)
         memcpy(out, val, n + 1);
         return QWGLM_OK;
     }
-    if (bad) return qw_fail(e, QWGLM_ERR_FORMAT, "malformed parameters in Content-Type '%.80s'", content_type);
+    if (bad)
+        return qw_fail(e, QWGLM_ERR_FORMAT, "malformed parameters in Content-Type '%.80s'", content_type);
     return qw_fail(e, QWGLM_ERR_FORMAT, "Content-Type multipart/form-data without a boundary parameter");
 }
 
@@ -124,8 +133,8 @@ struct scan {
     size_t dlen;
 };
 
-/* Whether the delimiter at i ends its line: "--" (the closing one), or padding and a line end. Content may hold
- * lines that merely start with the delimiter ("--BOUNDARYx"); those are not boundaries. */
+/* Whether the delimiter at i ends its line: "--" (the closing one), or padding and a line end. Content may
+ * hold lines that merely start with the delimiter ("--BOUNDARYx"); those are not boundaries. */
 static bool delim_ends_line(const struct scan *s, size_t i)
 {
     size_t p = i + s->dlen;
@@ -158,7 +167,8 @@ static qwglm_status read_headers(const struct scan *s, size_t *pos, struct mp_pa
             return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: headers longer than %d bytes", index,
                            MP_MAX_HEADER_BYTES);
         const uint8_t *nl = p < s->n ? memchr(s->b + p, '\n', s->n - p) : NULL;
-        if (!nl) return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: the body ends inside its headers", index);
+        if (!nl)
+            return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: the body ends inside its headers", index);
         size_t line_end = (size_t)(nl - s->b), next = line_end + 1;
         if (line_end > p && s->b[line_end - 1] == '\r') line_end--;
         if (line_end == p) {
@@ -169,7 +179,8 @@ static qwglm_status read_headers(const struct scan *s, size_t *pos, struct mp_pa
         p = next;
         if (is_space(*l)) continue; /* obsolete folded continuation: nothing we read spans lines */
         const char *colon = memchr(l, ':', (size_t)(le - l));
-        if (!colon) return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: a header line without ':'", index);
+        if (!colon)
+            return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: a header line without ':'", index);
         size_t kn = (size_t)(colon - l);
         const char *v = skip_space(colon + 1, le), *ve = le;
         while (ve > v && is_space(ve[-1])) ve--;
@@ -177,14 +188,16 @@ static qwglm_status read_headers(const struct scan *s, size_t *pos, struct mp_pa
             const char *q = v;
             while (q < ve && *q != ';' && !is_space(*q)) q++;
             if ((size_t)(q - v) != 9 || strncasecmp(v, "form-data", 9) != 0)
-                return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: Content-Disposition is not form-data", index);
+                return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: Content-Disposition is not form-data",
+                               index);
             char key[32], val[512], star[512] = "";
             bool bad = false;
             while (next_param(&q, ve, key, sizeof key, val, sizeof val, &bad)) {
                 if (strcasecmp(key, "name") == 0) {
                     if (!copy_value(val, strlen(val), part->name, sizeof part->name, false))
-                        return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: a field name longer than %zu bytes",
-                                       index, sizeof part->name - 1);
+                        return qw_fail(e, QWGLM_ERR_FORMAT,
+                                       "multipart part %d: a field name longer than %zu bytes", index,
+                                       sizeof part->name - 1);
                 } else if (strcasecmp(key, "filename") == 0) {
                     copy_value(val, strlen(val), part->filename, sizeof part->filename, true);
                     part->has_filename = true;
@@ -193,8 +206,8 @@ static qwglm_status read_headers(const struct scan *s, size_t *pos, struct mp_pa
                 }
             }
             if (bad)
-                return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: malformed Content-Disposition parameters",
-                               index);
+                return qw_fail(e, QWGLM_ERR_FORMAT,
+                               "multipart part %d: malformed Content-Disposition parameters", index);
             if (!part->has_filename && star[0]) { /* RFC 5987 charset'lang'value: keep the value as it is */
                 const char *tick = strchr(star, '\'');
                 const char *tick2 = tick ? strchr(tick + 1, '\'') : NULL;
@@ -205,16 +218,18 @@ static qwglm_status read_headers(const struct scan *s, size_t *pos, struct mp_pa
             disposition = true;
         } else if (kn == 12 && strncasecmp(l, "Content-Type", kn) == 0) {
             if (!copy_value(v, (size_t)(ve - v), part->content_type, sizeof part->content_type, false))
-                return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: Content-Type longer than %zu bytes", index,
-                               sizeof part->content_type - 1);
+                return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d: Content-Type longer than %zu bytes",
+                               index, sizeof part->content_type - 1);
         }
     }
     if (!disposition || !part->name[0])
-        return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d has no Content-Disposition: form-data name", index);
+        return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d has no Content-Disposition: form-data name",
+                       index);
     return QWGLM_OK;
 }
 
-qwglm_status mp_parse(const char *boundary, const uint8_t *body, size_t n, struct mp_form *f, struct qw_err *e)
+qwglm_status mp_parse(const char *boundary, const uint8_t *body, size_t n, struct mp_form *f,
+                      struct qw_err *e)
 {
     memset(f, 0, sizeof *f);
     struct scan s = {.b = body, .n = n};
@@ -242,8 +257,9 @@ qwglm_status mp_parse(const char *boundary, const uint8_t *body, size_t n, struc
         if (st) return st;
         size_t next = find_delim(&s, p, false);
         if (next == n)
-            return qw_fail(e, QWGLM_ERR_FORMAT, "multipart part %d ('%s'): the body ends before its closing boundary",
-                           index, part->name);
+            return qw_fail(e, QWGLM_ERR_FORMAT,
+                           "multipart part %d ('%s'): the body ends before its closing boundary", index,
+                           part->name);
         size_t end = next - 1; /* the '\n' before the delimiter belongs to it, and a '\r' before that */
         if (end > p && body[end - 1] == '\r') end--;
         part->data = body + p;

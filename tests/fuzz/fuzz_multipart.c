@@ -1,5 +1,5 @@
-/* libFuzzer target: the audio endpoints' request layer on arbitrary bytes. The input is a Content-Type line, a
- * newline, and a body. A multipart/form-data type sends the body through the multipart parser and the
+/* libFuzzer target: the audio endpoints' request layer on arbitrary bytes. The input is a Content-Type line,
+ * a newline, and a body. A multipart/form-data type sends the body through the multipart parser and the
  * transcription form (and formats a response for the form that parsed); any other type sends it through the
  * speech request parser. */
 #include <string.h>
@@ -25,8 +25,14 @@ static void transcription(const char *type, const uint8_t *body, size_t n)
     text[tn] = 0;
     qwglm_asr_token tok = {.id = 1, .start = 0.1, .end = (double)t.file_size, .text = text};
     qwglm_asr_span span = {0.1, (double)t.file_size, text, 0, 1};
-    qwglm_asr_result r = {.text = text, .n_tokens = 1, .tokens = &tok, .n_words = 1, .words = &span,
-                          .n_segments = 1, .segments = &span, .duration = (double)t.file_size};
+    qwglm_asr_result r = {.text = text,
+                          .n_tokens = 1,
+                          .tokens = &tok,
+                          .n_words = 1,
+                          .words = &span,
+                          .n_segments = 1,
+                          .segments = &span,
+                          .duration = (double)t.file_size};
     struct qw_str s = {0};
     const char *ct;
     api_format_transcription(&r, &t, &s, &ct);

@@ -1,6 +1,6 @@
-/* Unit tests of the audio endpoints' request layer: multipart/form-data parsing, the transcription form and its
- * response formats, the speech request, the WAV stream header and the VAD sessions. The endpoints end to end
- * (with the parakeet-micro and piper-micro fixtures) are tested from web/tests/audio.test.mjs. */
+/* Unit tests of the audio endpoints' request layer: multipart/form-data parsing, the transcription form and
+ * its response formats, the speech request, the WAV stream header and the VAD sessions. The endpoints end to
+ * end (with the parakeet-micro and piper-micro fixtures) are tested from web/tests/audio.test.mjs. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,16 +32,18 @@ static void test_boundary(void)
     CHECK(mp_boundary("multipart/form-data; boundary=abc", b, &e) == QWGLM_OK && strcmp(b, "abc") == 0);
     CHECK(mp_boundary("Multipart/Form-Data;charset=utf-8; BOUNDARY=\"a b:c\"", b, &e) == QWGLM_OK &&
           strcmp(b, "a b:c") == 0);
-    CHECK(mp_boundary("multipart/form-data; boundary=\"q\\\"x\"", b, &e) == QWGLM_OK && strcmp(b, "q\"x") == 0);
-    const char *bad[] = {NULL,
-                         "application/json",
-                         "multipart/form-data",
-                         "multipart/form-data; boundary=",
-                         "multipart/form-data; boundary=\"unterminated",
-                         "multipart/form-data; boundary=\"ends in space \"",
-                         "multipart/mixed; boundary=x",
-                         "multipart/form-data; boundary=01234567890123456789012345678901234567890123456789012345678901234"
-                         "567890"};
+    CHECK(mp_boundary("multipart/form-data; boundary=\"q\\\"x\"", b, &e) == QWGLM_OK &&
+          strcmp(b, "q\"x") == 0);
+    const char *bad[] = {
+        NULL,
+        "application/json",
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "multipart/form-data; boundary=\"unterminated",
+        "multipart/form-data; boundary=\"ends in space \"",
+        "multipart/mixed; boundary=x",
+        "multipart/form-data; boundary=01234567890123456789012345678901234567890123456789012345678901234"
+        "567890"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct qw_err e2 = {0};
         CHECKF(mp_boundary(bad[i], b, &e2) == QWGLM_ERR_FORMAT && e2.msg[0], "case %zu", i);
@@ -79,10 +81,12 @@ static void test_multipart(void)
     CHECK(mp_find(&f, "nothing") == NULL);
 
     /* bare LF line ends, an empty part, filename* */
-    CHECK(parse_form(ct,
-                     "--XyZ\nContent-Disposition: form-data; name=\"a\"\n\n\n--XyZ\n"
-                     "Content-Disposition: form-data; name=\"f\"; filename*=UTF-8''r%C3%A9sum%C3%A9.wav\n\nx\n--XyZ--",
-                     &f, &e) == QWGLM_OK);
+    CHECK(
+        parse_form(
+            ct,
+            "--XyZ\nContent-Disposition: form-data; name=\"a\"\n\n\n--XyZ\n"
+            "Content-Disposition: form-data; name=\"f\"; filename*=UTF-8''r%C3%A9sum%C3%A9.wav\n\nx\n--XyZ--",
+            &f, &e) == QWGLM_OK);
     CHECK(f.n_parts == 2 && mp_find(&f, "a")->size == 0 && part_is(mp_find(&f, "f"), "x"));
     CHECK(strcmp(mp_find(&f, "f")->filename, "r%C3%A9sum%C3%A9.wav") == 0);
     CHECK(parse_form(ct, "--XyZ--", &f, &e) == QWGLM_OK && f.n_parts == 0);
@@ -107,7 +111,8 @@ static void test_multipart(void)
 
     /* bounds: parts, header bytes, name length */
     struct qw_str s = {0};
-    for (int i = 0; i <= MP_MAX_PARTS; i++) qw_str_printf(&s, "--XyZ\r\nContent-Disposition: form-data; name=p%d\r\n\r\n\r\n", i);
+    for (int i = 0; i <= MP_MAX_PARTS; i++)
+        qw_str_printf(&s, "--XyZ\r\nContent-Disposition: form-data; name=p%d\r\n\r\n\r\n", i);
     qw_str_puts(&s, "--XyZ--");
     struct qw_err e3 = {0};
     CHECK(parse_form(ct, s.data, &f, &e3) == QWGLM_ERR_FORMAT && strstr(e3.msg, "parts"));
@@ -135,14 +140,15 @@ static void test_transcription_form(void)
     struct api_transcription t;
     struct api_error err;
     const char *ct = "multipart/form-data; boundary=b";
-    CHECK(parse_form(ct,
-                     "--b\r\nContent-Disposition: form-data; name=file; filename=x.wav\r\n\r\nRIFFdata\r\n"
-                     "--b\r\nContent-Disposition: form-data; name=response_format\r\n\r\nverbose_json\r\n"
-                     "--b\r\nContent-Disposition: form-data; name=language\r\n\r\nde\r\n"
-                     "--b\r\nContent-Disposition: form-data; name=temperature\r\n\r\n0.0\r\n"
-                     "--b\r\nContent-Disposition: form-data; name=\"timestamp_granularities[]\"\r\n\r\nword\r\n"
-                     "--b\r\nContent-Disposition: form-data; name=unknown\r\n\r\nignored\r\n--b--",
-                     &f, &e) == QWGLM_OK);
+    CHECK(
+        parse_form(ct,
+                   "--b\r\nContent-Disposition: form-data; name=file; filename=x.wav\r\n\r\nRIFFdata\r\n"
+                   "--b\r\nContent-Disposition: form-data; name=response_format\r\n\r\nverbose_json\r\n"
+                   "--b\r\nContent-Disposition: form-data; name=language\r\n\r\nde\r\n"
+                   "--b\r\nContent-Disposition: form-data; name=temperature\r\n\r\n0.0\r\n"
+                   "--b\r\nContent-Disposition: form-data; name=\"timestamp_granularities[]\"\r\n\r\nword\r\n"
+                   "--b\r\nContent-Disposition: form-data; name=unknown\r\n\r\nignored\r\n--b--",
+                   &f, &e) == QWGLM_OK);
     CHECK(api_parse_transcription(&f, &t, &err));
     CHECK(t.file_size == 8 && memcmp(t.file, "RIFFdata", 8) == 0 && strcmp(t.filename, "x.wav") == 0);
     CHECK(t.format == API_TRANSCRIPT_VERBOSE_JSON && strcmp(t.language, "de") == 0);
@@ -170,7 +176,8 @@ static void test_transcription_form(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(parse_form(ct, bad[i].body, &f, &e) == QWGLM_OK);
-        CHECKF(!api_parse_transcription(&f, &t, &err) && err.status == 400 && strcmp(err.param, bad[i].param) == 0,
+        CHECKF(!api_parse_transcription(&f, &t, &err) && err.status == 400 &&
+                   strcmp(err.param, bad[i].param) == 0,
                "case %zu: %s", i, err.message);
     }
 }
@@ -182,15 +189,24 @@ static void test_transcription_format(void)
                                  {.id = 7, .start = 3725.25, .end = 3726.5, .text = " Yes"}};
     qwglm_asr_span words[2] = {{0.4, 0.5, "Hi.", 0, 2}, {3725.25, 3726.5, "Yes", 2, 1}};
     qwglm_asr_span segs[2] = {{0.4, 0.5, "Hi.", 0, 2}, {3725.25, 3726.5, "Yes", 2, 1}};
-    qwglm_asr_result r = {.text = "Hi. Yes", .n_tokens = 3, .tokens = tokens, .n_words = 2, .words = words,
-                          .n_segments = 2, .segments = segs, .duration = 3727.2};
+    qwglm_asr_result r = {.text = "Hi. Yes",
+                          .n_tokens = 3,
+                          .tokens = tokens,
+                          .n_words = 2,
+                          .words = words,
+                          .n_segments = 2,
+                          .segments = segs,
+                          .duration = 3727.2};
     struct api_transcription t = {.format = API_TRANSCRIPT_JSON};
     static const char *const want[] = {
         "{\"text\":\"Hi. Yes\",\"usage\":{\"type\":\"duration\",\"seconds\":3728}}",
         "Hi. Yes\n",
-        "{\"task\":\"transcribe\",\"language\":\"unknown\",\"duration\":3727.200,\"text\":\"Hi. Yes\",\"segments\":["
-        "{\"id\":0,\"seek\":0,\"start\":0.400,\"end\":0.500,\"text\":\"Hi.\",\"tokens\":[5,6],\"temperature\":0.0},"
-        "{\"id\":1,\"seek\":0,\"start\":3725.250,\"end\":3726.500,\"text\":\"Yes\",\"tokens\":[7],\"temperature\":0.0}"
+        "{\"task\":\"transcribe\",\"language\":\"unknown\",\"duration\":3727.200,\"text\":\"Hi. "
+        "Yes\",\"segments\":["
+        "{\"id\":0,\"seek\":0,\"start\":0.400,\"end\":0.500,\"text\":\"Hi.\",\"tokens\":[5,6],"
+        "\"temperature\":0.0},"
+        "{\"id\":1,\"seek\":0,\"start\":3725.250,\"end\":3726.500,\"text\":\"Yes\",\"tokens\":[7],"
+        "\"temperature\":0.0}"
         "],\"words\":[{\"word\":\"Hi.\",\"start\":0.400,\"end\":0.500},{\"word\":\"Yes\",\"start\":3725.250,"
         "\"end\":3726.500}],\"usage\":{\"type\":\"duration\",\"seconds\":3728}}",
         "1\n00:00:00,400 --> 00:00:00,500\nHi.\n\n2\n01:02:05,250 --> 01:02:06,500\nYes\n\n",
@@ -285,7 +301,8 @@ static void test_vad_sessions(void)
     struct qw_err e = {0};
     REQUIRE(audio_open(&c, NULL, NULL, &a, &e) == QWGLM_OK);
     CHECK(!audio_has_asr(a) && !audio_has_tts(a));
-    /* 0.5 s of silence, 1 s of a tone, 1 s of silence at 16 kHz, fed in 100 ms blocks, beside the engine's VAD */
+    /* 0.5 s of silence, 1 s of a tone, 1 s of silence at 16 kHz, fed in 100 ms blocks, beside the engine's
+     * VAD */
     enum { RATE = 16000, N = RATE * 5 / 2, BLOCK = RATE / 10 };
     static float pcm[N];
     for (int i = RATE / 2; i < RATE * 3 / 2; i++) pcm[i] = 0.3f * sinf(2 * 3.14159265f * 220 * i / RATE);
@@ -298,7 +315,8 @@ static void test_vad_sessions(void)
         int k = qwglm_vad_feed(ref, pcm + off, BLOCK, ev, 16);
         for (int i = 0; i < k; i++)
             qw_str_printf(&want, "{\"type\":\"%s\",\"sample\":%lld}",
-                          ev[i].type == QWGLM_VAD_SPEECH_START ? "speech_start" : "speech_end", (long long)ev[i].sample);
+                          ev[i].type == QWGLM_VAD_SPEECH_START ? "speech_start" : "speech_end",
+                          (long long)ev[i].sample);
         struct qw_str out = {0};
         struct api_error err;
         CHECK(audio_vad_feed(a, "session-1", RATE, off == 0, pcm + off, BLOCK, &out, &err));
@@ -332,7 +350,8 @@ static void test_vad_sessions(void)
         CHECK(audio_vad_feed(a, id, RATE, false, pcm, 160, &out, &err));
     }
     qw_str_clear(&out);
-    CHECK(audio_vad_feed(a, "session-000", RATE, false, pcm, 160, &out, &err) && strstr(out.data, "\"new\":true"));
+    CHECK(audio_vad_feed(a, "session-000", RATE, false, pcm, 160, &out, &err) &&
+          strstr(out.data, "\"new\":true"));
     qw_str_free(&out);
 
     struct api_error verr;
