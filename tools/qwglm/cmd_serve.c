@@ -26,9 +26,10 @@ static void usage(FILE *out)
             "  --web DIR            serve the web app from DIR (default: the built web/dist)\n"
             "  --threads N          engine threads (default one per core)\n"
             "  --dtype TYPE         weight precision: auto, f32, bf16, q8, q4 (default auto)\n"
-            "  --asr-model DIR      Parakeet model for POST /v1/audio/transcriptions and the web app's voice input\n"
-            "  --voice FILE.onnx    Piper voice for POST /v1/audio/speech and spoken replies (repeat for more;\n"
-            "                       the first is the default)\n"
+            "  --asr-model MODEL    Parakeet model (a folder or ORG/NAME) for POST /v1/audio/transcriptions and the\n"
+            "                       web app's voice input\n"
+            "  --voice VOICE        Piper voice (FILE.onnx, a folder holding one, or ORG/NAME) for POST\n"
+            "                       /v1/audio/speech and spoken replies (repeat for more; the first is the default)\n"
             "  --audio-parallel N   speech requests served at once (each loads its own copy; default 1)\n"
             "  --max-audio-seconds S  longest audio transcribed (default 3600)\n"
             "  --max-audio-bytes N  largest uploaded audio file (default 26214400)\n",
@@ -103,6 +104,17 @@ int cmd_serve(int argc, char **argv)
             default: c.max_audio_bytes = (size_t)n; break;
             }
         }
+    }
+    /* Speech models named ORG/NAME are pulled before the server starts (the language model's download is what
+     * the web app shows progress for). */
+    static char asr_dir[4096], voice_paths[sizeof c.voices / sizeof c.voices[0]][4096];
+    if (c.asr_model) {
+        if (cli_resolve_model(cmd, c.asr_model, asr_dir, sizeof asr_dir)) return 1;
+        c.asr_model = asr_dir;
+    }
+    for (int i = 0; i < c.n_voices; i++) {
+        if (cli_resolve_voice(cmd, c.voices[i], voice_paths[i], sizeof voice_paths[i])) return 1;
+        c.voices[i] = voice_paths[i];
     }
     return srv_run(&c);
 }
