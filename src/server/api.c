@@ -299,6 +299,8 @@ static bool parse_stop(const struct json_value *root, struct api_request *r, str
         if (s->type != JSON_STRING)
             return api_fail(err, 400, "stop", "'stop' must be a string or an array of strings");
         if (s->n == 0) continue; /* an empty stop string would end every reply at once */
+        if (memchr(s->u.str, 0, s->n))
+            return api_fail(err, 400, "stop", "a stop string holds a NUL character (\\u0000)");
         if (s->n > API_MAX_STOP_LEN)
             return api_fail(err, 400, "stop", "a stop string has %u bytes; at most %d", s->n, API_MAX_STOP_LEN);
         if (!dup_string(s, &r->stop[r->n_stop], err)) return false;

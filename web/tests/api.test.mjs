@@ -239,6 +239,7 @@ describe('raw HTTP', () => {
     assertOpenAIError(await post('/v1/chat/completions', { messages: m, top_p: 2 }), 400, 'top_p');
     assertOpenAIError(await post('/v1/chat/completions', { messages: m, stream: 'yes' }), 400, 'stream');
     assertOpenAIError(await post('/v1/chat/completions', { messages: m, stop: [1] }), 400, 'stop');
+    assertOpenAIError(await post('/v1/chat/completions', { messages: m, stop: ['\u0000e9'] }), 400, 'stop');
     assertOpenAIError(await post('/v1/chat/completions', { messages: m, model: 7 }), 400, 'model');
     assertOpenAIError(await post('/v1/completions', { prompt: 3 }), 400, 'prompt');
   });
