@@ -76,21 +76,6 @@ void qwglm_tinygpu_get_traffic(const qwglm_tinygpu *g, qwglm_tinygpu_traffic *ou
 
 /* ---- trace ---- */
 
-struct out {
-    char *buf;
-    size_t cap, len;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    size_t room = o->len < o->cap ? o->cap - o->len : 0;
-    int n = vsnprintf(room ? o->buf + o->len : NULL, room, fmt, ap);
-    va_end(ap);
-    if (n > 0) o->len += (size_t)n;
-}
 
 /* "cycle 9 | c0 b0 DECODE pc 0 | c1 b1 FETCH pc 0 [fetching] | prog0 read [0] 50de | data2 write [16] 0 |
  *  c0 R4 = 0 1 2 3": per core its block, state, PC, the decoded instruction (REQUEST..UPDATE), the fetcher
@@ -98,57 +83,57 @@ static void put(struct out *o, const char *fmt, ...)
  * register and NZP writes of cores that left UPDATE. */
 size_t qwglm_tinygpu_trace_line(const qwglm_tinygpu *g, char *buf, size_t cap)
 {
-    struct out o = {buf, cap, 0};
+    struct tg_out o = {buf, cap, 0};
     if (cap) buf[0] = '\0';
     const qwglm_tinygpu_traffic *t = &g->traffic;
-    put(&o, "cycle %llu", (unsigned long long)g->cycle);
+    tg_put(&o, "cycle %llu", (unsigned long long)g->cycle);
     for (int i = 0; i < g->n_cores; i++) {
         const struct tg_core *c = &g->core[i];
         if (g->core_reset >> i & 1) {
-            put(&o, " | c%d reset", i);
+            tg_put(&o, " | c%d reset", i);
             continue;
         }
-        put(&o, " | c%d", i);
-        if (c->state != TG_IDLE) put(&o, " b%d", g->block_id[i]);
-        put(&o, " %s pc %d", tg_core_state_names[c->state & 7], c->pc);
+        tg_put(&o, " | c%d", i);
+        if (c->state != TG_IDLE) tg_put(&o, " b%d", g->block_id[i]);
+        tg_put(&o, " %s pc %d", tg_core_state_names[c->state & 7], c->pc);
         if (c->state >= TG_REQUEST && c->state <= TG_UPDATE) {
             char dis[48];
             qwglm_tinygpu_disasm(c->decoded, dis, sizeof dis);
-            put(&o, " %s", dis);
+            tg_put(&o, " %s", dis);
         }
-        if (c->fetcher == TG_F_FETCHING) put(&o, " [fetching]");
-        if (c->fetcher == TG_F_FETCHED) put(&o, " [fetched]");
+        if (c->fetcher == TG_F_FETCHING) tg_put(&o, " [fetching]");
+        if (c->fetcher == TG_F_FETCHED) tg_put(&o, " [fetched]");
         if (c->state == TG_WAIT && (c->mem_read | c->mem_write)) { /* LSUs: Idle Requesting Waiting Done */
-            put(&o, " [lsu ");
-            for (int s = 0; s < g->thread_count[i]; s++) put(&o, "%c", "IRWD"[c->slot[s].lsu_state & 3]);
-            put(&o, "]");
+            tg_put(&o, " [lsu ");
+            for (int s = 0; s < g->thread_count[i]; s++) tg_put(&o, "%c", "IRWD"[c->slot[s].lsu_state & 3]);
+            tg_put(&o, "]");
         }
     }
     const bool fresh = t->cycle == g->cycle && g->cycle > 0; /* the traffic is this edge's (step, not run) */
     for (int ch = 0; fresh && ch < t->n_program_channels; ch++)
         if (t->program[ch].read)
-            put(&o, " | prog%d read [%d] %04x", ch, t->program[ch].address, t->program[ch].data);
+            tg_put(&o, " | prog%d read [%d] %04x", ch, t->program[ch].address, t->program[ch].data);
     for (int ch = 0; fresh && ch < t->n_data_channels; ch++) {
         const qwglm_tinygpu_access *a = &t->data[ch];
-        if (a->read) put(&o, " | data%d read [%d] %d", ch, a->address, a->data);
-        if (a->write) put(&o, " | data%d write [%d] %d", ch, a->address, a->data);
+        if (a->read) tg_put(&o, " | data%d read [%d] %d", ch, a->address, a->data);
+        if (a->write) tg_put(&o, " | data%d write [%d] %d", ch, a->address, a->data);
     }
     /* Register and NZP writes happen at UPDATE: the decoder still holds the instruction afterwards. */
     for (int i = 0; i < g->n_cores; i++) {
         const struct tg_core *c = &g->core[i];
         if (!fresh || t->core_state_before[i] != TG_UPDATE || (g->core_reset >> i & 1)) continue;
         if (c->reg_write && c->rd < 13) {
-            put(&o, " | c%d R%d =", i, c->rd);
-            for (int s = 0; s < g->thread_count[i]; s++) put(&o, " %d", c->slot[s].r[c->rd]);
+            tg_put(&o, " | c%d R%d =", i, c->rd);
+            for (int s = 0; s < g->thread_count[i]; s++) tg_put(&o, " %d", c->slot[s].r[c->rd]);
         }
         if (c->nzp_write) {
-            put(&o, " | c%d nzp =", i);
+            tg_put(&o, " | c%d nzp =", i);
             for (int s = 0; s < g->thread_count[i]; s++) {
                 int z = c->slot[s].nzp;
-                put(&o, " %c%c%c", z & 4 ? 'n' : '-', z & 2 ? 'z' : '-', z & 1 ? 'p' : '-');
+                tg_put(&o, " %c%c%c", z & 4 ? 'n' : '-', z & 2 ? 'z' : '-', z & 1 ? 'p' : '-');
             }
         }
     }
-    if (g->done) put(&o, " | done");
+    if (g->done) tg_put(&o, " | done");
     return o.len;
 }

@@ -68,13 +68,7 @@ int qwglm_tinygpu_disasm(uint16_t w, char *buf, size_t cap)
 
 /* ---- listings ---- */
 
-struct out {
-    char *buf;
-    size_t cap, len;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
+void tg_put(struct tg_out *o, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -84,6 +78,7 @@ static void put(struct out *o, const char *fmt, ...)
     if (n > 0) o->len += (size_t)n;
 }
 
+
 static bool is_branch(uint16_t w)
 {
     return (w >> 12) == TG_OP_BRNZP && ((w >> 9) & 7) && !(w & 0x100);
@@ -91,7 +86,7 @@ static bool is_branch(uint16_t w)
 
 size_t qwglm_tinygpu_listing(const uint16_t *words, int n_words, char *buf, size_t cap)
 {
-    struct out o = {buf, cap, 0};
+    struct tg_out o = {buf, cap, 0};
     if (cap) buf[0] = '\0';
     if (n_words < 0) n_words = 0;
     if (n_words > QWGLM_TINYGPU_PROGRAM_WORDS) n_words = QWGLM_TINYGPU_PROGRAM_WORDS;
@@ -99,7 +94,7 @@ size_t qwglm_tinygpu_listing(const uint16_t *words, int n_words, char *buf, size
     for (int a = 0; a < n_words; a++)
         if (is_branch(words[a]) && (words[a] & 255) < n_words) label[words[a] & 255] = true;
     for (int a = 0; a < n_words; a++) {
-        if (label[a]) put(&o, "L%d:\n", a);
+        if (label[a]) tg_put(&o, "L%d:\n", a);
         char text[48];
         uint16_t w = words[a];
         if (is_branch(w) && label[w & 255]) {
@@ -109,7 +104,7 @@ size_t qwglm_tinygpu_listing(const uint16_t *words, int n_words, char *buf, size
         } else {
             qwglm_tinygpu_disasm(w, text, sizeof text);
         }
-        put(&o, "    %-32s ; %3d: %04x\n", text, a, w);
+        tg_put(&o, "    %-32s ; %3d: %04x\n", text, a, w);
     }
     return o.len;
 }

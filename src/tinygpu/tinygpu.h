@@ -8,6 +8,7 @@
 #define QW_TINYGPU_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "qwglm_tinygpu.h"
@@ -158,5 +159,12 @@ void tg_reset_edge(struct qwglm_tinygpu *g);
 extern const char *const tg_core_state_names[8];
 /* Register name as the README writes it: "R3", "%blockIdx", ... */
 const char *tg_reg_name(int r);
+
+/* A caller's fixed text buffer that counts what did not fit (snprintf's convention for listings and traces). */
+struct tg_out {
+    char *buf;
+    size_t cap, len; /* len may exceed cap: the length the whole text needs */
+};
+void tg_put(struct tg_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
