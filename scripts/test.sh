@@ -15,6 +15,17 @@ scripts/test-web.sh release
 
 [ "${1:-}" = "--quick" ] && exit 0
 
+echo "== tokenizer differential test against @lenml/tokenizers (random Unicode text)"
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    (cd tests/tokenizer-diff && { [ -d node_modules/@lenml/tokenizers ] || npm ci --no-audit --no-fund >/dev/null; })
+    node tests/tokenizer-diff/diff.mjs build/qwglm tests/fixtures/qwen3-micro "${QWGLM_DIFF_SEED:-1}" 1500
+elif [ -n "${CI:-}" ]; then
+    echo "node and npm are required in CI" >&2
+    exit 1
+else
+    echo "node or npm not installed: skipped"
+fi
+
 echo "== sanitizer build (ASan + UBSan) and tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQWGLM_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"

@@ -7,6 +7,7 @@
 #include "format/config.h"
 #include "format/safetensors.h"
 #include "model/qwen3.h"
+#include "model/qwen3_vl_vision.h"
 #include "ops/ops.h"
 #include "qwglm.h"
 #include "sampler.h"
@@ -19,6 +20,8 @@ struct qwglm_model {
     struct qw_backend be;
     struct qwen3 net;
     qwglm_dtype dtype;
+    struct vl_vision *vision; /* NULL: no images (see vision.c) */
+    struct vl_preproc preproc;
 };
 
 /* Where qw_model_open takes its weights from: a Hugging Face directory, or random weights at the shapes of a
@@ -57,6 +60,7 @@ struct qwglm_session {
     int n_past;
     int32_t next_pos;  /* rotary position of the next text token */
     int32_t *pos[3];   /* [n_batch] per-pass position streams */
+    struct vl_work vision_work; /* the vision encoder's memory, grown on the first image */
     struct qw_err err;
 };
 

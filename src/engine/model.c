@@ -6,6 +6,7 @@
 #include "base/file.h"
 #include "engine.h"
 #include "ops/quant.h"
+#include "vision.h"
 
 qwglm_model_params qwglm_model_default_params(void)
 {
@@ -102,6 +103,7 @@ qwglm_status qw_model_open(const struct qw_model_source *src, const qwglm_model_
             rc = src->random ? qwen3_load_random(&m->net, &m->cfg, &m->be, wt, src->seed, e)
                              : qwen3_load(&m->net, &m->cfg, &m->st, &m->be, wt, e);
             m->dtype = public_dtype(wt);
+            if (!rc && !src->random) rc = qw_model_vision_load(m, wt, e);
         }
     }
     if (rc) {
@@ -126,6 +128,7 @@ qwglm_status qwglm_model_load(const char *dir, const qwglm_model_params *p, qwgl
 void qwglm_model_free(qwglm_model *m)
 {
     if (!m) return;
+    qw_model_vision_free(m);
     qwen3_free(&m->net);
     if (m->be.ops) m->be.ops->free(m->be.ctx);
     st_set_close(&m->st);

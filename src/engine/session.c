@@ -4,12 +4,14 @@
 #include <string.h>
 
 #include "engine.h"
+#include "vision.h"
 
 qwglm_session_params qwglm_session_default_params(void) { return (qwglm_session_params){.n_ctx = 0}; }
 
 void qwglm_session_close(qwglm_session *s)
 {
     if (!s) return;
+    qw_session_vision_free(s);
     qwen3_kv_free(&s->kv, &s->m->net);
     if (s->scratch.buf) s->m->be.ops->buf_free(s->m->be.ctx, s->scratch.buf);
     qw_arena_free(&s->host);

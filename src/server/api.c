@@ -64,8 +64,8 @@ const char *api_role_name(enum api_role r)
 
 static bool nomem(struct api_error *err) { return api_fail(err, 500, NULL, "out of memory"); }
 
-static bool get_float(const struct json_value *obj, const char *key, double lo, double hi, float *out,
-                      struct api_error *err)
+bool api_get_float(const struct json_value *obj, const char *key, double lo, double hi, float *out,
+                   struct api_error *err)
 {
     const struct json_value *v = json_get(obj, key);
     if (json_is_null(v)) return true;
@@ -77,8 +77,8 @@ static bool get_float(const struct json_value *obj, const char *key, double lo, 
     return true;
 }
 
-static bool get_int(const struct json_value *obj, const char *key, int64_t lo, int64_t hi, int64_t *out,
-                    struct api_error *err)
+bool api_get_int(const struct json_value *obj, const char *key, int64_t lo, int64_t hi, int64_t *out,
+                 struct api_error *err)
 {
     const struct json_value *v = json_get(obj, key);
     if (json_is_null(v)) return true;
@@ -97,7 +97,7 @@ static bool get_int(const struct json_value *obj, const char *key, int64_t lo, i
     return true;
 }
 
-static bool get_bool(const struct json_value *obj, const char *key, bool *out, struct api_error *err)
+bool api_get_bool(const struct json_value *obj, const char *key, bool *out, struct api_error *err)
 {
     const struct json_value *v = json_get(obj, key);
     if (json_is_null(v)) return true;
@@ -132,9 +132,76 @@ static bool parse_role(const struct json_value *v, enum api_role *role, const ch
     return true;
 }
 
-/* content: a string, null (an assistant turn with tool calls), or an array of parts of which only text is
- * supported until vision lands. Text parts are joined without separator, as OpenAI renders them. */
-static bool parse_content(const struct json_value *v, char **out, const char *param, struct api_error *err)
+/* ---- images ---- */
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+/* Standard or URL-safe base64, padding optional; any other byte is an error. out has room for n * 3 / 4 + 3. */
+static bool b64_decode(const char *in, size_t n, uint8_t *out, size_t *out_n)
+{
+    while (n > 0 && in[n - 1] == '=') n--;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_value((unsigned char)in[i]);
+        if (v < 0) return false;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (bits >= 6) return false; /* a lone trailing character */
+    *out_n = o;
+    return true;
+}
+
+/* An image_url part: {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}} (or the URL as a
+ * plain string). Only data: URLs: the server fetches nothing on a client's behalf. */
+static bool parse_image(const struct json_value *part, struct api_request *r, const char *p, struct api_error *err)
+{
+    const struct json_value *iu = json_get(part, "image_url");
+    const struct json_value *url = iu && iu->type == JSON_OBJECT ? json_get(iu, "url") : iu;
+    if (!url || url->type != JSON_STRING)
+        return api_fail(err, 400, p, "'%s.image_url' must hold a 'url' string", p);
+    if (r->n_images == API_MAX_IMAGES)
+        return api_fail(err, 400, p, "more than %d images in one request", API_MAX_IMAGES);
+    const char *u = url->u.str, *comma = memchr(u, ',', url->n);
+    if (url->n < 5 || strncmp(u, "data:", 5) != 0)
+        return api_fail(err, 400, p, "'%s': only data: URLs are accepted (base64-encoded image bytes)", p);
+    if (!comma || comma - u < 12 || strncmp(comma - 7, ";base64", 7) != 0)
+        return api_fail(err, 400, p, "'%s': the data: URL must be base64-encoded (data:image/png;base64,...)", p);
+    size_t n = url->n - (size_t)(comma + 1 - u), n_bytes = 0;
+    uint8_t *bytes = qw_malloc(n / 4 * 3 + 3);
+    if (!bytes) return nomem(err);
+    if (!b64_decode(comma + 1, n, bytes, &n_bytes)) {
+        qw_free(bytes);
+        return api_fail(err, 400, p, "'%s': the data: URL is not valid base64", p);
+    }
+    char why[QWGLM_ERR_SIZE];
+    qwglm_status st = qwglm_image_decode(bytes, n_bytes, &r->images[r->n_images], why);
+    qw_free(bytes);
+    if (st == QWGLM_ERR_NOMEM) return nomem(err);
+    if (st) return api_fail(err, 400, p, "'%s': %s", p, why);
+    r->n_images++;
+    return true;
+}
+
+/* content: a string, null (an assistant turn with tool calls), or an array of parts. Text parts are joined
+ * without separator, as OpenAI renders them; an image part leaves API_IMAGE_PLACEHOLDER at its place and its
+ * decoded image in r->images. */
+static bool parse_content(const struct json_value *v, char **out, const char *param, struct api_request *r,
+                          struct api_error *err)
 {
     if (json_is_null(v)) return (*out = qw_strndup("", 0)) ? true : nomem(err);
     if (v->type == JSON_STRING) return dup_string(v, out, err);
@@ -157,9 +224,15 @@ static bool parse_content(const struct json_value *v, char **out, const char *pa
                 return api_fail(err, 400, p, "'%s.text' must be a string", p);
             }
             qw_str_append(&s, t->u.str, t->n);
-        } else if (strcmp(type, "image_url") == 0 || strcmp(type, "input_audio") == 0) {
+        } else if (strcmp(type, "image_url") == 0) {
+            if (!parse_image(part, r, p, err)) {
+                qw_str_free(&s);
+                return false;
+            }
+            qw_str_puts(&s, API_IMAGE_PLACEHOLDER);
+        } else if (strcmp(type, "input_audio") == 0) {
             qw_str_free(&s);
-            return api_fail(err, 400, p, "'%s' is a %s part; this model takes text only", p, type);
+            return api_fail(err, 400, p, "'%s' is a %s part; this model takes text and images", p, type);
         } else {
             qw_str_free(&s);
             return api_fail(err, 400, p, "'%s' has unknown type '%.40s'", p, type);
@@ -199,7 +272,7 @@ static bool parse_messages(const struct json_value *root, struct api_request *r,
         snprintf(pp, sizeof pp, "%s.content", p);
         const struct json_value *content = json_get(m, "content");
         if (!content && out->role != API_ROLE_ASSISTANT) return api_fail(err, 400, pp, "'%s' is required", pp);
-        if (!parse_content(content, &out->content, pp, err)) return false;
+        if (!parse_content(content, &out->content, pp, r, err)) return false;
         const struct json_value *rc = json_get(m, "reasoning_content");
         if (out->role == API_ROLE_ASSISTANT && rc && rc->type == JSON_STRING && rc->n > 0 &&
             !dup_string(rc, &out->reasoning, err))
@@ -226,6 +299,8 @@ static bool parse_stop(const struct json_value *root, struct api_request *r, str
         if (s->type != JSON_STRING)
             return api_fail(err, 400, "stop", "'stop' must be a string or an array of strings");
         if (s->n == 0) continue; /* an empty stop string would end every reply at once */
+        if (memchr(s->u.str, 0, s->n))
+            return api_fail(err, 400, "stop", "a stop string holds a NUL character (\\u0000)");
         if (s->n > API_MAX_STOP_LEN)
             return api_fail(err, 400, "stop", "a stop string has %u bytes; at most %d", s->n, API_MAX_STOP_LEN);
         if (!dup_string(s, &r->stop[r->n_stop], err)) return false;
@@ -247,27 +322,27 @@ static bool parse_prompt(const struct json_value *root, struct api_request *r, s
 static bool parse_sampling(const struct json_value *root, struct api_request *r, struct api_error *err)
 {
     int64_t i;
-    if (!get_float(root, "temperature", 0, 2, &r->temperature, err)) return false;
-    if (!get_float(root, "top_p", 0, 1, &r->top_p, err)) return false;
-    if (!get_float(root, "min_p", 0, 1, &r->min_p, err)) return false;
-    if (!get_float(root, "presence_penalty", -2, 2, &r->presence_penalty, err)) return false;
-    if (!get_float(root, "frequency_penalty", -2, 2, &r->frequency_penalty, err)) return false;
-    if (!get_float(root, "repetition_penalty", 0.01, 100, &r->repetition_penalty, err)) return false;
+    if (!api_get_float(root, "temperature", 0, 2, &r->temperature, err)) return false;
+    if (!api_get_float(root, "top_p", 0, 1, &r->top_p, err)) return false;
+    if (!api_get_float(root, "min_p", 0, 1, &r->min_p, err)) return false;
+    if (!api_get_float(root, "presence_penalty", -2, 2, &r->presence_penalty, err)) return false;
+    if (!api_get_float(root, "frequency_penalty", -2, 2, &r->frequency_penalty, err)) return false;
+    if (!api_get_float(root, "repetition_penalty", 0.01, 100, &r->repetition_penalty, err)) return false;
     i = -1;
-    if (!get_int(root, "top_k", -1, 1 << 20, &i, err)) return false;
+    if (!api_get_int(root, "top_k", -1, 1 << 20, &i, err)) return false;
     r->top_k = (int)i;
     i = -1;
-    if (!get_int(root, "max_tokens", 1, 1 << 24, &i, err)) return false;
-    if (!get_int(root, "max_completion_tokens", 1, 1 << 24, &i, err)) return false;
+    if (!api_get_int(root, "max_tokens", 1, 1 << 24, &i, err)) return false;
+    if (!api_get_int(root, "max_completion_tokens", 1, 1 << 24, &i, err)) return false;
     r->max_tokens = (int)i;
     const struct json_value *seed = json_get(root, "seed");
     if (!json_is_null(seed)) {
-        if (!get_int(root, "seed", INT64_MIN, INT64_MAX, &i, err)) return false;
+        if (!api_get_int(root, "seed", INT64_MIN, INT64_MAX, &i, err)) return false;
         r->has_seed = true;
         r->seed = (uint64_t)i;
     }
     i = 1;
-    if (!get_int(root, "n", 1, 128, &i, err)) return false;
+    if (!api_get_int(root, "n", 1, 128, &i, err)) return false;
     if (i != 1) return api_fail(err, 400, "n", "'n' is %lld; only n=1 is supported", (long long)i);
     return true;
 }
@@ -275,7 +350,7 @@ static bool parse_sampling(const struct json_value *root, struct api_request *r,
 static bool parse_unsupported(const struct json_value *root, struct api_error *err)
 {
     bool b = false;
-    if (!get_bool(root, "logprobs", &b, err)) return false;
+    if (!api_get_bool(root, "logprobs", &b, err)) return false;
     if (b) return api_fail(err, 400, "logprobs", "'logprobs' is not supported");
     const struct json_value *tools = json_get(root, "tools");
     if (tools && tools->type == JSON_ARRAY && tools->n > 0)
@@ -315,14 +390,14 @@ bool api_parse(enum api_kind kind, const char *body, size_t n, struct api_reques
     }
     if (kind == API_CHAT ? !parse_messages(root, r, err) : !parse_prompt(root, r, err)) goto done;
     if (!parse_sampling(root, r, err) || !parse_stop(root, r, err) || !parse_unsupported(root, err)) goto done;
-    if (!get_bool(root, "stream", &r->stream, err)) goto done;
+    if (!api_get_bool(root, "stream", &r->stream, err)) goto done;
     const struct json_value *so = json_get(root, "stream_options");
     if (!json_is_null(so)) {
         if (so->type != JSON_OBJECT) {
             api_fail(err, 400, "stream_options", "'stream_options' must be an object");
             goto done;
         }
-        if (!get_bool(so, "include_usage", &r->include_usage, err)) goto done;
+        if (!api_get_bool(so, "include_usage", &r->include_usage, err)) goto done;
     }
     const struct json_value *kw = json_get(root, "chat_template_kwargs");
     if (!json_is_null(kw)) {
@@ -332,7 +407,7 @@ bool api_parse(enum api_kind kind, const char *body, size_t n, struct api_reques
         }
         bool think = false;
         if (json_get(kw, "enable_thinking")) {
-            if (!get_bool(kw, "enable_thinking", &think, err)) goto done;
+            if (!api_get_bool(kw, "enable_thinking", &think, err)) goto done;
             r->enable_thinking = think;
         }
     }
@@ -353,6 +428,7 @@ void api_request_free(struct api_request *r)
     qw_free(r->model);
     qw_free(r->prompt);
     for (int i = 0; i < r->n_stop; i++) qw_free(r->stop[i]);
+    for (int i = 0; i < r->n_images; i++) qwglm_image_free(r->images[i]);
     memset(r, 0, sizeof *r);
     r->top_k = r->max_tokens = r->enable_thinking = -1;
 }

@@ -9,10 +9,20 @@
 #include <stdint.h>
 
 #include "base/str.h"
+#include "qwglm.h"
+#include "qwglm_asr.h"
+#include "server/multipart.h"
+
+struct json_value;
 
 #define API_MAX_STOP 16        /* stop strings per request (OpenAI allows 4; other servers more) */
 #define API_MAX_STOP_LEN 256   /* bytes of one stop string */
 #define API_MAX_MESSAGES 4096
+#define API_MAX_IMAGES 32      /* image_url parts per request */
+
+/* What an image_url part becomes in the message text: the Qwen3-VL chat template's placeholder, which the engine
+ * expands to the image's tokens. */
+#define API_IMAGE_PLACEHOLDER "<|vision_start|><|image_pad|><|vision_end|>"
 
 enum api_kind { API_CHAT, API_COMPLETION, API_KIND_COUNT };
 
@@ -50,6 +60,8 @@ struct api_request {
     int enable_thinking;           /* -1: the template's default, 0 off, 1 on */
     char *stop[API_MAX_STOP];
     int n_stop;
+    qwglm_image *images[API_MAX_IMAGES]; /* image_url parts (data: URLs), decoded, in message order; owned */
+    int n_images;
 };
 
 /* Parses body[0..n) as a request of the given kind. On failure fills err (status 400 with the field named) and
@@ -65,5 +77,62 @@ bool api_fail(struct api_error *err, int status, const char *param, const char *
 bool api_error_json(struct qw_str *s, const struct api_error *err);
 
 const char *api_role_name(enum api_role r);
+
+/* ---- audio: POST /v1/audio/transcriptions and POST /v1/audio/speech (api_audio.c) ---- */
+
+#define API_MAX_SPEECH_CHARS 4096 /* characters of one speech request's input, as OpenAI allows */
+
+enum api_transcript_format {
+    API_TRANSCRIPT_JSON,
+    API_TRANSCRIPT_TEXT,
+    API_TRANSCRIPT_VERBOSE_JSON,
+    API_TRANSCRIPT_SRT,
+    API_TRANSCRIPT_VTT,
+    API_TRANSCRIPT_FORMAT_COUNT
+};
+
+/* A transcription request: its fields point into the multipart form (the file's bytes stay in the body). */
+struct api_transcription {
+    const uint8_t *file;
+    size_t file_size;
+    char filename[256];
+    char model[128];
+    char language[32];  /* as given (Parakeet finds the language itself); echoed by verbose_json */
+    enum api_transcript_format format;
+};
+
+/* Reads the form fields file (required), model, language, response_format, temperature (accepted, decoding is
+ * greedy), timestamp_granularities[] (both are always in verbose_json) and stream (only false). */
+bool api_parse_transcription(const struct mp_form *f, struct api_transcription *t, struct api_error *err);
+/* The response body for t's format into s and its Content-Type (static). false when out of memory. */
+bool api_format_transcription(const qwglm_asr_result *r, const struct api_transcription *t, struct qw_str *s,
+                              const char **content_type);
+
+enum api_speech_format { API_SPEECH_WAV, API_SPEECH_PCM, API_SPEECH_FORMAT_COUNT };
+
+struct api_speech {
+    char *input;        /* owned */
+    char voice[128];    /* empty: the default voice */
+    char model[128];
+    enum api_speech_format format;
+    float speed;        /* 0.25..4; the voice's length scale is divided by it */
+    float noise_scale, noise_w; /* NAN: the voice's defaults (extensions to OpenAI's fields) */
+    bool has_seed;
+    uint64_t seed;
+};
+
+/* Parses the JSON body of a speech request; on failure fills err (400 naming the field) and leaves sp empty. */
+bool api_parse_speech(const char *body, size_t n, struct api_speech *sp, struct api_error *err);
+void api_speech_free(struct api_speech *sp);
+/* A 44-byte header of a 16-bit mono PCM WAV stream of unknown length. */
+void api_wav_header(uint8_t h[44], int sample_rate);
+
+/* Field readers for the parsers (api.c, api_audio.c): an absent or null field leaves *out as it is; a present one
+ * of the wrong type or out of [lo, hi] fails with err naming it. */
+bool api_get_float(const struct json_value *obj, const char *key, double lo, double hi, float *out,
+                   struct api_error *err);
+bool api_get_int(const struct json_value *obj, const char *key, int64_t lo, int64_t hi, int64_t *out,
+                 struct api_error *err);
+bool api_get_bool(const struct json_value *obj, const char *key, bool *out, struct api_error *err);
 
 #endif

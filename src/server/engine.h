@@ -1,7 +1,6 @@
 /* What the server needs from a model: turning a request into prompt token ids (chat template included),
- * sessions with a KV cache (one per slot), and generation that streams text pieces. Two implementations fill
- * this table: engine_qwglm.c (the real engine) and engine_mock.c (a deterministic stand-in that lets the HTTP
- * layer, the web app and the load test run without model weights). */
+ * sessions with a KV cache (one per slot), and generation that streams text pieces. engine_qwglm.c fills this
+ * table with the real engine; the seam keeps the scheduler and the HTTP layer free of engine details. */
 #ifndef QW_SERVER_ENGINE_H
 #define QW_SERVER_ENGINE_H
 
@@ -15,13 +14,14 @@
 
 struct srv_model_info {
     char name[256];     /* what /v1/models lists */
-    char arch[32];      /* "qwen3", "qwen3_vl", "mock" */
+    char arch[32];      /* "qwen3", "qwen3_vl" */
     char backend[32];   /* "cpu", "cuda", ... */
     char device[128];   /* "Intel Xeon ... (2 threads)" */
     char dtype[16];
     uint64_t weight_bytes;
     int n_ctx_train;
     int n_vocab;
+    bool vision;        /* takes image parts (a Qwen3-VL checkpoint) */
 };
 
 /* A prompt ready to evaluate. think_open: the template left the reply inside a <think> block (the model's first
@@ -30,6 +30,8 @@ struct srv_prompt {
     int32_t *ids; /* owned; free with qw_free */
     int n;
     bool think_open;
+    qwglm_image *const *images; /* the request's images for the prompt's image placeholders (borrowed) */
+    int n_images;
 };
 
 /* Called per generated token with its text (may be empty, may be part of a UTF-8 sequence). Nonzero stops. */
@@ -50,6 +52,10 @@ struct srv_engine_ops {
      * (QWGLM_OK) or fn returning nonzero (QWGLM_ERR_CANCELLED). */
     qwglm_status (*generate)(void *sess, const int32_t *ids, int n, const qwglm_sampling *s, int max_tokens,
                              srv_piece_fn fn, void *user, struct qw_err *e);
+    /* Optional (NULL: the engine takes no images). Appends a prompt whose image placeholders take images, in
+     * order; generate(sess, NULL, 0, ...) then continues after it. */
+    qwglm_status (*eval_images)(void *sess, const int32_t *ids, int n, qwglm_image *const *images, int n_images,
+                                struct qw_err *e);
     void (*free)(void *ctx);
 };
 
@@ -63,9 +69,6 @@ struct srv_engine {
 struct srv_progress;
 void srv_progress_report(struct srv_progress *p, const char *phase, const char *file, uint64_t done,
                          uint64_t total);
-
-/* The mock engine. delay_us: sleep per generated token, so that tests can stop a reply midway. */
-qwglm_status engine_mock_open(int delay_us, struct srv_engine *out, struct qw_err *e);
 
 struct engine_options {
     int n_threads;     /* 0: one per core */

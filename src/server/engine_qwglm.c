@@ -2,11 +2,15 @@
  * model's tokenizer and chat template (chat_text.h). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/mem.h"
 #include "base/pool.h"
 #include "server/chat_text.h"
 #include "server/engine.h"
+#ifdef QWGLM_HAVE_HUB
+#include "qwglm_hub.h"
+#endif
 
 struct engine {
     qwglm_model *m;
@@ -44,7 +48,15 @@ static void eng_info(void *ctx, struct srv_model_info *out) { *out = ((struct en
 
 static qwglm_status eng_encode(void *ctx, const struct api_request *r, struct srv_prompt *out, struct qw_err *e)
 {
-    return chat_text_encode(((struct engine *)ctx)->text, r, out, e);
+    struct engine *eng = ctx;
+    if (r->n_images > 0 && !qwglm_model_has_vision(eng->m))
+        return qw_fail(e, QWGLM_ERR_ARG, "this model takes text only: image parts need a vision model (Qwen3-VL)");
+    qwglm_status st = chat_text_encode(eng->text, r, out, e);
+    if (st == QWGLM_OK) {
+        out->images = r->images;
+        out->n_images = r->n_images;
+    }
+    return st;
 }
 
 static qwglm_sampling eng_defaults(void *ctx) { return ((struct engine *)ctx)->defaults; }
@@ -131,6 +143,14 @@ static void eng_free(void *ctx)
     qw_free(eng);
 }
 
+static qwglm_status eng_eval_images(void *sess, const int32_t *ids, int n, qwglm_image *const *images,
+                                    int n_images, struct qw_err *e)
+{
+    struct esession *es = sess;
+    qwglm_status st = qwglm_session_eval_images(es->s, ids, n, images, n_images, NULL, NULL);
+    return st ? qw_fail(e, st, "%s", qwglm_session_error(es->s)) : QWGLM_OK;
+}
+
 static const struct srv_engine_ops qwglm_ops = {
     .info = eng_info,
     .encode = eng_encode,
@@ -141,6 +161,7 @@ static const struct srv_engine_ops qwglm_ops = {
     .session_n_ctx = eng_n_ctx,
     .session_truncate = eng_truncate,
     .generate = eng_generate,
+    .eval_images = eng_eval_images,
     .free = eng_free,
 };
 
@@ -155,14 +176,57 @@ static const char *dtype_name(qwglm_dtype d)
     }
 }
 
+#ifdef QWGLM_HAVE_HUB
+/* Download events become the "download" phase of the load progress the web app shows. */
+static int on_hub_event(const qwglm_hub_event *ev, void *user)
+{
+    if (ev->kind == QWGLM_HUB_EV_RESOLVED || ev->kind == QWGLM_HUB_EV_FILE_START ||
+        ev->kind == QWGLM_HUB_EV_PROGRESS || ev->kind == QWGLM_HUB_EV_FILE_DONE)
+        srv_progress_report(user, "download", ev->file, ev->done, ev->total);
+    return 0;
+}
+#endif
+
+/* model as a folder: itself; as ORG/NAME[@REV]: its snapshot in the Hugging Face cache, downloaded first when it
+ * is not complete there (HF_HUB_OFFLINE: the cache only). */
+static qwglm_status resolve_model(const char *model, const struct engine_options *o, struct srv_progress *progress,
+                                  char *dir, size_t cap, struct qw_err *e)
+{
+    struct stat st;
+    if (strlen(model) >= cap) return qw_fail(e, QWGLM_ERR_ARG, "%.100s...: path too long", model);
+#ifdef QWGLM_HAVE_HUB
+    if (stat(model, &st) != 0 && qwglm_hub_is_ref(model)) {
+        qwglm_hub_params hp = qwglm_hub_default_params();
+        hp.progress = on_hub_event;
+        hp.progress_user = progress;
+        hp.log = o->log;
+        qwglm_hub_result res;
+        char err[QWGLM_ERR_SIZE];
+        srv_progress_report(progress, "resolve", model, 0, 0);
+        qwglm_status rc = qwglm_hub_resolve(model, &hp, &res, err);
+        if (rc) return qw_fail(e, rc, "%s", err);
+        snprintf(dir, cap, "%s", res.path);
+        return QWGLM_OK;
+    }
+#else
+    (void)o, (void)progress, (void)st;
+#endif
+    strcpy(dir, model);
+    return QWGLM_OK;
+}
+
 qwglm_status engine_qwglm_open(const char *model, const struct engine_options *o, struct srv_progress *progress,
                                struct srv_engine *out, struct qw_err *e)
 {
-    /* TODO(#6): resolve ORG/NAME through the hub client (with download progress) once it lands. */
+    char dir[4096];
+    qwglm_status st = resolve_model(model, o, progress, dir, sizeof dir, e);
+    if (st) return st;
+    const char *name = model; /* the name the API shows; dir is where it lives */
+    model = dir;
     struct engine *eng = qw_calloc(1, sizeof *eng);
     if (!eng) return qw_fail(e, QWGLM_ERR_NOMEM, "engine: out of memory");
     srv_progress_report(progress, "load", "tokenizer", 0, 2);
-    qwglm_status st = chat_text_open(model, &eng->text, e);
+    st = chat_text_open(model, &eng->text, e);
     if (st) {
         eng_free(eng);
         return st;
@@ -188,13 +252,13 @@ qwglm_status engine_qwglm_open(const char *model, const struct engine_options *o
     qwglm_model_info mi;
     qwglm_model_get_info(eng->m, &mi);
     struct srv_model_info *info = &eng->info;
-    const char *base = strrchr(model, '/');
-    size_t len = strlen(model);
+    const char *base = strrchr(name, '/');
+    size_t len = strlen(name);
     if (base && base[1] == 0) { /* trailing slash */
-        while (base > model && base[-1] != '/') base--;
-        snprintf(info->name, sizeof info->name, "%.*s", (int)(model + len - 1 - base), base);
+        while (base > name && base[-1] != '/') base--;
+        snprintf(info->name, sizeof info->name, "%.*s", (int)(name + len - 1 - base), base);
     } else {
-        snprintf(info->name, sizeof info->name, "%s", base ? base + 1 : model);
+        snprintf(info->name, sizeof info->name, "%s", base ? base + 1 : name);
     }
     snprintf(info->arch, sizeof info->arch, "%s", mi.arch);
     snprintf(info->backend, sizeof info->backend, "cpu");
@@ -203,6 +267,7 @@ qwglm_status engine_qwglm_open(const char *model, const struct engine_options *o
     info->weight_bytes = mi.weight_bytes;
     info->n_ctx_train = mi.n_ctx_train;
     info->n_vocab = mi.n_vocab;
+    info->vision = qwglm_model_has_vision(eng->m) != 0;
     eng->defaults = qwglm_model_sampling_defaults(eng->m);
     eng->n_eos = mi.n_eos < 8 ? mi.n_eos : 8;
     memcpy(eng->eos, mi.eos, (size_t)eng->n_eos * sizeof *eng->eos);

@@ -19,24 +19,11 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "server/http.h"
 #include "server/srv.h"
-
-#if MHD_VERSION < 0x00097002
-typedef int MHD_RESULT;
-#else
-typedef enum MHD_Result MHD_RESULT;
-#endif
 
 #define POLL_MS 250           /* how often a waiting handler checks for a hang-up */
 #define KEEPALIVE_MS 15000    /* SSE comment sent after this much silence */
-#define IDLE_TIMEOUT_S 120    /* a connection idle this long is closed */
-
-struct conn {
-    enum srv_route route;
-    struct qw_str body;
-    bool too_large;
-    int status; /* of the response queued, for the metrics */
-};
 
 struct stream {
     struct srv *srv;
@@ -47,7 +34,7 @@ struct stream {
 
 /* ---- responses ---- */
 
-static void add_common_headers(struct srv *srv, struct MHD_Response *r, bool api)
+void http_add_common_headers(struct srv *srv, struct MHD_Response *r, bool api)
 {
     if (api) MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -57,8 +44,8 @@ static void add_common_headers(struct srv *srv, struct MHD_Response *r, bool api
     }
 }
 
-static MHD_RESULT queue(struct srv *srv, struct MHD_Connection *c, struct conn *cn, int status,
-                        struct MHD_Response *r)
+MHD_RESULT http_queue(struct srv *srv, struct MHD_Connection *c, struct conn *cn, int status,
+                  struct MHD_Response *r)
 {
     if (!r) return MHD_NO;
     cn->status = status;
@@ -69,15 +56,15 @@ static MHD_RESULT queue(struct srv *srv, struct MHD_Connection *c, struct conn *
 }
 
 /* Sends s (consumed) with the given status and content type. */
-static MHD_RESULT send_text(struct srv *srv, struct MHD_Connection *c, struct conn *cn, int status,
-                            struct qw_str *s, const char *type)
+MHD_RESULT http_send_text(struct srv *srv, struct MHD_Connection *c, struct conn *cn, int status,
+                      struct qw_str *s, const char *type)
 {
     if (s->failed) {
         qw_str_free(s);
         struct qw_str oom = {0};
         qw_str_puts(&oom, "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
                           "\"code\":null}}");
-        return send_text(srv, c, cn, 500, &oom, "application/json");
+        return http_send_text(srv, c, cn, 500, &oom, "application/json");
     }
     size_t n = s->len;
     char *body = n ? qw_str_take(s) : NULL;
@@ -88,18 +75,18 @@ static MHD_RESULT send_text(struct srv *srv, struct MHD_Connection *c, struct co
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", type);
-    add_common_headers(srv, r, true);
-    return queue(srv, c, cn, status, r);
+    http_add_common_headers(srv, r, true);
+    return http_queue(srv, c, cn, status, r);
 }
 
-static MHD_RESULT send_json(struct srv *srv, struct MHD_Connection *c, struct conn *cn, int status,
-                            struct qw_str *s)
+MHD_RESULT http_send_json(struct srv *srv, struct MHD_Connection *c, struct conn *cn, int status,
+                      struct qw_str *s)
 {
-    return send_text(srv, c, cn, status, s, "application/json");
+    return http_send_text(srv, c, cn, status, s, "application/json");
 }
 
-static MHD_RESULT send_error(struct srv *srv, struct MHD_Connection *c, struct conn *cn,
-                             const struct api_error *err)
+MHD_RESULT http_send_error(struct srv *srv, struct MHD_Connection *c, struct conn *cn,
+                       const struct api_error *err)
 {
     struct qw_str s = {0};
     api_error_json(&s, err);
@@ -113,38 +100,38 @@ static MHD_RESULT send_error(struct srv *srv, struct MHD_Connection *c, struct c
         }
         MHD_add_response_header(r, "Content-Type", "application/json");
         MHD_add_response_header(r, "Retry-After", "1");
-        add_common_headers(srv, r, true);
-        return queue(srv, c, cn, err->status, r);
+        http_add_common_headers(srv, r, true);
+        return http_queue(srv, c, cn, err->status, r);
     }
-    return send_json(srv, c, cn, err->status, &s);
+    return http_send_json(srv, c, cn, err->status, &s);
 }
 
-static MHD_RESULT fail(struct srv *srv, struct MHD_Connection *c, struct conn *cn, int status, const char *code,
-                       const char *fmt, const char *arg1, const char *arg2)
+MHD_RESULT http_fail(struct srv *srv, struct MHD_Connection *c, struct conn *cn, int status, const char *code,
+                 const char *fmt, const char *arg1, const char *arg2)
 {
     struct api_error err;
     api_fail(&err, status, NULL, fmt, arg1, arg2);
     err.code = code;
-    return send_error(srv, c, cn, &err);
+    return http_send_error(srv, c, cn, &err);
 }
 
 /* ---- waiting for jobs ---- */
 
 /* True when the peer of fd has hung up. */
-static bool peer_gone(int fd)
+bool http_peer_gone(int fd)
 {
     if (fd < 0) return false;
     struct pollfd p = {.fd = fd, .events = POLLRDHUP};
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-static int connection_fd(struct MHD_Connection *c)
+int http_connection_fd(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     return ci ? ci->connect_fd : -1;
 }
 
-static void deadline_in(struct timespec *ts, int ms)
+void http_deadline_in(struct timespec *ts, int ms)
 {
     clock_gettime(CLOCK_REALTIME, ts);
     ts->tv_sec += ms / 1000;
@@ -177,10 +164,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         struct timespec ts;
-        deadline_in(&ts, POLL_MS);
+        http_deadline_in(&ts, POLL_MS);
         pthread_cond_timedwait(&j->cv, &j->mu, &ts);
         if (j->out.len > 0 || j->state == JOB_DONE) continue;
-        if (peer_gone(st->fd)) {
+        if (http_peer_gone(st->fd)) {
             pthread_mutex_unlock(&j->mu);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
@@ -209,9 +196,9 @@ static bool wait_job(struct srv_job *j, int fd)
     pthread_mutex_lock(&j->mu);
     while (j->state != JOB_DONE) {
         struct timespec ts;
-        deadline_in(&ts, POLL_MS);
+        http_deadline_in(&ts, POLL_MS);
         pthread_cond_timedwait(&j->cv, &j->mu, &ts);
-        if (j->state != JOB_DONE && peer_gone(fd)) {
+        if (j->state != JOB_DONE && http_peer_gone(fd)) {
             pthread_mutex_unlock(&j->mu);
             return false;
         }
@@ -245,39 +232,39 @@ static qwglm_sampling resolve_sampling(struct srv *srv, const struct api_request
     return s;
 }
 
-static MHD_RESULT too_large(struct srv *srv, struct MHD_Connection *c, struct conn *cn)
+MHD_RESULT http_too_large(struct srv *srv, struct MHD_Connection *c, struct conn *cn)
 {
     struct api_error err;
     api_fail(&err, 413, NULL, "the request body is over the server's limit of %zu bytes (--max-body)",
              srv->cfg->max_body);
     err.code = "request_too_large";
-    return send_error(srv, c, cn, &err);
+    return http_send_error(srv, c, cn, &err);
 }
 
 static MHD_RESULT handle_completion(struct srv *srv, struct MHD_Connection *c, struct conn *cn, enum api_kind kind)
 {
-    if (cn->too_large) return too_large(srv, c, cn);
+    if (cn->too_large) return http_too_large(srv, c, cn);
     enum srv_state state = (enum srv_state)atomic_load(&srv->state);
     if (state != SRV_READY)
-        return fail(srv, c, cn, 503, "model_not_ready", "the model is %s%s; watch GET /api/progress",
-                    state == SRV_LOADING ? "still loading" : "not available (it failed to load)", "");
+        return http_fail(srv, c, cn, 503, "model_not_ready", "the model is %s%s; watch GET /api/progress",
+                         state == SRV_LOADING ? "still loading" : "not available (it failed to load)", "");
     struct api_error err;
     struct srv_job *j = job_new();
-    if (!j) return fail(srv, c, cn, 500, NULL, "out of memory%s%s", "", "");
+    if (!j) return http_fail(srv, c, cn, 500, NULL, "out of memory%s%s", "", "");
     if (!api_parse(kind, cn->body.data ? cn->body.data : "", cn->body.len, &j->req, &err)) {
         job_release(j);
-        return send_error(srv, c, cn, &err);
+        return http_send_error(srv, c, cn, &err);
     }
     struct qw_err e = {0};
     if (srv->eng.ops->encode(srv->eng.ctx, &j->req, &j->prompt, &e)) {
         job_release(j);
         api_fail(&err, e.status == QWGLM_ERR_NOMEM ? 500 : 400, NULL, "%s", e.msg);
-        return send_error(srv, c, cn, &err);
+        return http_send_error(srv, c, cn, &err);
     }
     if (j->prompt.n == 0) {
         api_fail(&err, 400, "prompt", "the prompt is empty");
         job_release(j);
-        return send_error(srv, c, cn, &err);
+        return http_send_error(srv, c, cn, &err);
     }
     if (j->prompt.n >= srv->n_ctx) {
         api_fail(&err, 400, kind == API_CHAT ? "messages" : "prompt",
@@ -285,7 +272,7 @@ static MHD_RESULT handle_completion(struct srv *srv, struct MHD_Connection *c, s
                  srv->n_ctx, kind == API_CHAT ? "messages" : "prompt", j->prompt.n);
         err.code = "context_length_exceeded";
         job_release(j);
-        return send_error(srv, c, cn, &err);
+        return http_send_error(srv, c, cn, &err);
     }
     j->sampling = resolve_sampling(srv, &j->req);
     j->max_tokens = j->req.max_tokens;
@@ -295,9 +282,9 @@ static MHD_RESULT handle_completion(struct srv *srv, struct MHD_Connection *c, s
     j->t_submit_us = qw_time_us();
     if (!sched_submit(srv->sched, j, &err)) {
         job_release(j);
-        return send_error(srv, c, cn, &err);
+        return http_send_error(srv, c, cn, &err);
     }
-    int fd = connection_fd(c);
+    int fd = http_connection_fd(c);
     if (j->req.stream) {
         struct stream *st = qw_calloc(1, sizeof *st);
         struct MHD_Response *r =
@@ -311,8 +298,8 @@ static MHD_RESULT handle_completion(struct srv *srv, struct MHD_Connection *c, s
         *st = (struct stream){.srv = srv, .job = j, .fd = fd, .last_write_us = qw_time_us()};
         MHD_add_response_header(r, "Content-Type", "text/event-stream");
         MHD_add_response_header(r, "X-Accel-Buffering", "no");
-        add_common_headers(srv, r, true);
-        return queue(srv, c, cn, 200, r);
+        http_add_common_headers(srv, r, true);
+        return http_queue(srv, c, cn, 200, r);
     }
     if (!wait_job(j, fd)) {
         sched_cancel(srv->sched, j);
@@ -322,15 +309,15 @@ static MHD_RESULT handle_completion(struct srv *srv, struct MHD_Connection *c, s
         return MHD_NO; /* closes the connection */
     }
     /* the wait counted as idleness to MHD: restart the connection's timeout before answering */
-    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S);
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S);
     struct qw_str s = {0};
     MHD_RESULT ret;
     if (j->failed) {
         err = j->err;
-        ret = send_error(srv, c, cn, &err);
+        ret = http_send_error(srv, c, cn, &err);
     } else {
         job_format_response(j, &s);
-        ret = send_json(srv, c, cn, 200, &s);
+        ret = http_send_json(srv, c, cn, 200, &s);
     }
     job_release(j);
     return ret;
@@ -349,7 +336,7 @@ static MHD_RESULT handle_models(struct srv *srv, struct MHD_Connection *c, struc
         qw_str_printf(&s, ",\"arch\":\"%s\",\"n_ctx\":%d,\"n_ctx_train\":%d,\"n_vocab\":%d", srv->info.arch,
                       srv->n_ctx, srv->info.n_ctx_train, srv->info.n_vocab);
     qw_str_puts(&s, "}}]}");
-    return send_json(srv, c, cn, 200, &s);
+    return http_send_json(srv, c, cn, 200, &s);
 }
 
 static MHD_RESULT handle_health(struct srv *srv, struct MHD_Connection *c, struct conn *cn)
@@ -357,7 +344,7 @@ static MHD_RESULT handle_health(struct srv *srv, struct MHD_Connection *c, struc
     enum srv_state st = (enum srv_state)atomic_load(&srv->state);
     struct qw_str s = {0};
     qw_str_printf(&s, "{\"status\":\"%s\"}", st == SRV_READY ? "ok" : srv_state_name(st));
-    return send_json(srv, c, cn, st == SRV_READY ? 200 : 503, &s);
+    return http_send_json(srv, c, cn, st == SRV_READY ? 200 : 503, &s);
 }
 
 static MHD_RESULT handle_status(struct srv *srv, struct MHD_Connection *c, struct conn *cn)
@@ -380,14 +367,19 @@ static MHD_RESULT handle_status(struct srv *srv, struct MHD_Connection *c, struc
     qw_str_printf(&s, ",\"slots\":{\"total\":%d,\"busy\":%d,\"queued\":%d}", srv->cfg->n_parallel, running, queued);
     qw_str_printf(&s,
                   ",\"last\":{\"prefill_tokens_per_second\":%.3f,\"decode_tokens_per_second\":%.3f}"
-                  ",\"capabilities\":{\"chat\":true,\"vision\":false,\"transcription\":false,\"speech\":false}"
-                  ",\"auth\":%s,\"progress\":",
+                  ",\"capabilities\":{\"chat\":true,\"vision\":%s,\"transcription\":%s,\"speech\":%s}"
+                  ",\"auth\":%s,\"audio\":",
                   (double)atomic_load(&srv->metrics.last_prefill_tps_milli) / 1e3,
                   (double)atomic_load(&srv->metrics.last_decode_tps_milli) / 1e3,
+                  state == SRV_READY && mi->vision ? "true" : "false",
+                  state == SRV_READY && audio_has_asr(srv->audio) ? "true" : "false",
+                  state == SRV_READY && audio_has_tts(srv->audio) ? "true" : "false",
                   srv->cfg->api_key ? "true" : "false");
+    audio_json(state == SRV_READY ? srv->audio : NULL, &s);
+    qw_str_puts(&s, ",\"progress\":");
     progress_json(&srv->progress, &s);
     qw_str_putc(&s, '}');
-    return send_json(srv, c, cn, 200, &s);
+    return http_send_json(srv, c, cn, 200, &s);
 }
 
 static MHD_RESULT handle_metrics(struct srv *srv, struct MHD_Connection *c, struct conn *cn)
@@ -410,7 +402,7 @@ static MHD_RESULT handle_metrics(struct srv *srv, struct MHD_Connection *c, stru
                   "qwglm_model_ready %d\n",
                   queued, running, srv->cfg->n_parallel, (unsigned long long)srv->info.weight_bytes,
                   state == SRV_READY);
-    return send_text(srv, c, cn, 200, &s, "text/plain; version=0.0.4; charset=utf-8");
+    return http_send_text(srv, c, cn, 200, &s, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 /* GET /api/progress: Server-Sent Events, one `progress` event per change, until the model is ready or failed. */
@@ -428,7 +420,7 @@ static ssize_t progress_read(void *cls, uint64_t pos, char *buf, size_t max)
     if (ps->ended) return MHD_CONTENT_READER_END_OF_STREAM;
     int64_t start = qw_time_us();
     while (!ps->first && !progress_wait(&ps->srv->progress, &ps->seen, POLL_MS)) {
-        if (peer_gone(ps->fd) || atomic_load(&ps->srv->stopping)) return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (http_peer_gone(ps->fd) || atomic_load(&ps->srv->stopping)) return MHD_CONTENT_READER_END_WITH_ERROR;
         if (qw_time_us() - start > (int64_t)KEEPALIVE_MS * 1000) {
             static const char ping[] = ": keep-alive\n\n";
             if (max < sizeof ping) return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -456,15 +448,15 @@ static MHD_RESULT handle_progress(struct srv *srv, struct MHD_Connection *c, str
 {
     struct progress_stream *ps = qw_calloc(1, sizeof *ps);
     if (!ps) return MHD_NO;
-    *ps = (struct progress_stream){.srv = srv, .first = true, .fd = connection_fd(c)};
+    *ps = (struct progress_stream){.srv = srv, .first = true, .fd = http_connection_fd(c)};
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, progress_read, ps, qw_free);
     if (!r) {
         qw_free(ps);
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    add_common_headers(srv, r, true);
-    return queue(srv, c, cn, 200, r);
+    http_add_common_headers(srv, r, true);
+    return http_queue(srv, c, cn, 200, r);
 }
 
 /* ---- static files ---- */
@@ -479,22 +471,22 @@ static MHD_RESULT handle_static(struct srv *srv, struct MHD_Connection *c, struc
 {
     if (!srv->web_root[0]) {
         if (strcmp(url, "/") != 0 && strcmp(url, "/index.html") != 0)
-            return fail(srv, c, cn, 404, NULL, "no such file: %.200s%s", url, "");
+            return http_fail(srv, c, cn, 404, NULL, "no such file: %.200s%s", url, "");
         struct MHD_Response *r = MHD_create_response_from_buffer(sizeof no_web_page - 1, (void *)no_web_page,
                                                                  MHD_RESPMEM_PERSISTENT);
         if (!r) return MHD_NO;
         MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
-        add_common_headers(srv, r, false);
-        return queue(srv, c, cn, 200, r);
+        http_add_common_headers(srv, r, false);
+        return http_queue(srv, c, cn, 200, r);
     }
     char path[PATH_MAX];
     if (!files_resolve(srv->web_root, url, path, sizeof path))
-        return fail(srv, c, cn, 404, NULL, "no such file: %.200s%s", url, "");
+        return http_fail(srv, c, cn, 404, NULL, "no such file: %.200s%s", url, "");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         if (fd >= 0) close(fd);
-        return fail(srv, c, cn, 404, NULL, "no such file: %.200s%s", url, "");
+        return http_fail(srv, c, cn, 404, NULL, "no such file: %.200s%s", url, "");
     }
     struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
     if (!r) {
@@ -505,8 +497,8 @@ static MHD_RESULT handle_static(struct srv *srv, struct MHD_Connection *c, struc
     /* hashed assets never change; the page itself is always revalidated */
     MHD_add_response_header(r, "Cache-Control",
                             strstr(path, "/assets/") ? "public, max-age=31536000, immutable" : "no-cache");
-    add_common_headers(srv, r, false);
-    return queue(srv, c, cn, 200, r);
+    http_add_common_headers(srv, r, false);
+    return http_queue(srv, c, cn, 200, r);
 }
 
 /* ---- routing ---- */
@@ -525,6 +517,9 @@ static const struct route routes[] = {
     {"GET", "/metrics", ROUTE_METRICS, true},
     {"GET", "/api/status", ROUTE_STATUS, true},
     {"GET", "/api/progress", ROUTE_PROGRESS, true},
+    {"POST", "/v1/audio/transcriptions", ROUTE_TRANSCRIPTIONS, true},
+    {"POST", "/v1/audio/speech", ROUTE_SPEECH, true},
+    {"POST", "/api/vad", ROUTE_VAD, true},
 };
 
 /* The route of url, and whether method fits it (*method_ok). Unknown paths outside /v1 and /api are files. */
@@ -556,11 +551,11 @@ static MHD_RESULT preflight(struct srv *srv, struct MHD_Connection *c, struct co
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
-    add_common_headers(srv, r, true);
+    http_add_common_headers(srv, r, true);
     MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
     MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
     MHD_add_response_header(r, "Access-Control-Max-Age", "600");
-    return queue(srv, c, cn, 204, r);
+    return http_queue(srv, c, cn, 204, r);
 }
 
 static MHD_RESULT dispatch(struct srv *srv, struct MHD_Connection *c, struct conn *cn, const char *url)
@@ -573,6 +568,9 @@ static MHD_RESULT dispatch(struct srv *srv, struct MHD_Connection *c, struct con
     case ROUTE_METRICS: return handle_metrics(srv, c, cn);
     case ROUTE_STATUS: return handle_status(srv, c, cn);
     case ROUTE_PROGRESS: return handle_progress(srv, c, cn);
+    case ROUTE_TRANSCRIPTIONS: return http_transcriptions(srv, c, cn);
+    case ROUTE_SPEECH: return http_speech(srv, c, cn);
+    case ROUTE_VAD: return http_vad(srv, c, cn);
     default: return handle_static(srv, c, cn, url);
     }
 }
@@ -596,15 +594,16 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         if (strcmp(method, "OPTIONS") == 0 && srv->cfg->cors) return preflight(srv, c, cn);
         if (!rt && api) {
             cn->route = ROUTE_OTHER;
-            return fail(srv, c, cn, 404, "unknown_url", "Invalid URL (%s %.200s)", method, url);
+            return http_fail(srv, c, cn, 404, "unknown_url", "Invalid URL (%s %.200s)", method, url);
         }
         if (!method_ok || (!rt && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
-            return fail(srv, c, cn, 405, NULL, "method %s is not allowed on %.200s", method, url);
+            return http_fail(srv, c, cn, 405, NULL, "method %s is not allowed on %.200s", method, url);
         if (rt && rt->auth && !key_ok(srv, c))
-            return fail(srv, c, cn, 401, "invalid_api_key",
-                        "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'%s%s", "", "");
+            return http_fail(srv, c, cn, 401, "invalid_api_key",
+                             "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'%s%s", "", "");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv->cfg->max_body) return too_large(srv, c, cn);
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv->cfg->max_body)
+            return http_too_large(srv, c, cn);
         return MHD_YES;
     }
     if (cn->status) { /* a response is already queued: drop the rest of the body */
@@ -654,7 +653,7 @@ bool http_start(struct srv *srv, int *port, char *err, size_t err_cap)
     unsigned limit = (unsigned)(cfg->n_parallel + cfg->queue_max + 64);
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                                    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-                                   limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                                   limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
                                    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     int saved = errno;
     freeaddrinfo(ai);

@@ -5,8 +5,8 @@
 
 const char *route_name(enum srv_route r)
 {
-    static const char *names[] = {"chat_completions", "completions", "models", "health", "metrics",
-                                  "status",           "progress",    "static", "other"};
+    static const char *names[] = {"chat_completions", "completions", "models", "health", "metrics", "status",
+                                  "progress", "transcriptions", "speech", "vad", "static", "other"};
     _Static_assert(sizeof names / sizeof names[0] == ROUTE_COUNT, "one name per route");
     return (unsigned)r < ROUTE_COUNT ? names[r] : "other";
 }
@@ -53,6 +53,17 @@ void metrics_format(struct srv_metrics *m, struct qw_str *s)
                   (double)get(&m->prompt_us) / 1e6, (double)get(&m->decode_us) / 1e6,
                   (double)get(&m->last_prefill_tps_milli) / 1e3, (double)get(&m->last_decode_tps_milli) / 1e3,
                   get(&m->cancelled), get(&m->rejected));
+    qw_str_printf(s,
+                  "# HELP qwglm_audio_transcribed_seconds_total Audio transcribed by /v1/audio/transcriptions.\n"
+                  "# TYPE qwglm_audio_transcribed_seconds_total counter\nqwglm_audio_transcribed_seconds_total %.3f\n"
+                  "# HELP qwglm_transcription_seconds_total Time spent transcribing.\n"
+                  "# TYPE qwglm_transcription_seconds_total counter\nqwglm_transcription_seconds_total %.6f\n"
+                  "# HELP qwglm_audio_synthesized_seconds_total Audio synthesized by /v1/audio/speech.\n"
+                  "# TYPE qwglm_audio_synthesized_seconds_total counter\nqwglm_audio_synthesized_seconds_total %.3f\n"
+                  "# HELP qwglm_synthesis_seconds_total Time spent synthesizing speech.\n"
+                  "# TYPE qwglm_synthesis_seconds_total counter\nqwglm_synthesis_seconds_total %.6f\n",
+                  (double)get(&m->audio_in_ms) / 1e3, (double)get(&m->asr_us) / 1e6,
+                  (double)get(&m->audio_out_ms) / 1e3, (double)get(&m->tts_us) / 1e6);
     qw_str_printf(s,
                   "# HELP qwglm_resident_memory_bytes Resident memory of the server process.\n"
                   "# TYPE qwglm_resident_memory_bytes gauge\nqwglm_resident_memory_bytes %llu\n",

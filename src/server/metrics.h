@@ -15,6 +15,9 @@ enum srv_route {
     ROUTE_METRICS,
     ROUTE_STATUS,
     ROUTE_PROGRESS,
+    ROUTE_TRANSCRIPTIONS,
+    ROUTE_SPEECH,
+    ROUTE_VAD,
     ROUTE_STATIC,
     ROUTE_OTHER,
     ROUTE_COUNT
@@ -26,6 +29,8 @@ struct srv_metrics {
     atomic_ullong prompt_us, decode_us;  /* time spent in prefill and decode */
     atomic_ullong cancelled, rejected;   /* client went away; refused for overload */
     atomic_ullong last_prefill_tps_milli, last_decode_tps_milli; /* of the last finished reply, x1000 */
+    atomic_ullong audio_in_ms, asr_us;   /* audio transcribed, and the time it took */
+    atomic_ullong audio_out_ms, tts_us;  /* audio synthesized, and the time it took */
 };
 
 const char *route_name(enum srv_route r);

@@ -279,7 +279,7 @@ static void run_job(struct slot *sl, struct srv_job *j)
     if (!atomic_load(&j->cancelled)) {
         int p = common_prefix(sl->cache, sl->n_cache, j->prompt.ids, j->prompt.n);
         if (p >= j->prompt.n) p = j->prompt.n - 1; /* evaluate at least one id to get logits */
-        if (p < 0) p = 0;
+        if (p < 0 || j->prompt.n_images > 0) p = 0; /* placeholders do not say which image: no reuse */
         if (ops->session_truncate(sl->sess, p)) {
             ops->session_truncate(sl->sess, 0);
             p = 0;
@@ -291,8 +291,20 @@ static void run_job(struct slot *sl, struct srv_job *j)
         text_stream_init(&r.ts, j->req.stop, j->req.n_stop, j->req.kind == API_CHAT, j->prompt.think_open,
                          job_on_text, j);
         struct qw_err e = {0};
-        qwglm_status st = ops->generate(sl->sess, j->prompt.ids + p, j->prompt.n - p, &j->sampling, j->max_tokens,
-                                        on_piece, &r, &e);
+        qwglm_status st;
+        if (j->prompt.n_images > 0) {
+            /* the prompt with its images first (expanded in the session), then generation continues after it */
+            st = ops->eval_images ? ops->eval_images(sl->sess, j->prompt.ids, j->prompt.n, j->prompt.images,
+                                                     j->prompt.n_images, &e)
+                                  : qw_fail(&e, QWGLM_ERR_ARG, "this server's engine takes no images");
+            if (st == QWGLM_OK) {
+                j->n_prompt = ops->session_n_past(sl->sess); /* each pad became the image's tokens */
+                st = ops->generate(sl->sess, NULL, 0, &j->sampling, j->max_tokens, on_piece, &r, &e);
+            }
+        } else {
+            st = ops->generate(sl->sess, j->prompt.ids + p, j->prompt.n - p, &j->sampling, j->max_tokens, on_piece,
+                               &r, &e);
+        }
         if (st == QWGLM_OK || r.ts.stopped) text_stream_finish(&r.ts);
         text_stream_free(&r.ts);
         remember_cache(sl, j);
@@ -300,6 +312,8 @@ static void run_job(struct slot *sl, struct srv_job *j)
             job_fail(j, 503, NULL, "the server is shutting down; the reply was cut short");
         else if (st == QWGLM_ERR_CONTEXT)
             job_fail(j, 400, "context_length_exceeded", e.msg[0] ? e.msg : "the prompt does not fit the context");
+        else if (st == QWGLM_ERR_ARG && j->prompt.n_images > 0) /* placeholders and images do not pair up */
+            job_fail(j, 400, NULL, e.msg);
         else if (st != QWGLM_OK && st != QWGLM_ERR_CANCELLED)
             job_fail(j, 500, NULL, e.msg[0] ? e.msg : qwglm_status_str(st));
         if (r.ts.stopped)

@@ -65,28 +65,27 @@ static void *load_main(void *arg)
     struct srv *srv = ld->srv;
     const struct srv_config *cfg = srv->cfg;
     struct qw_err e = {0};
-    qwglm_status st;
-    if (cfg->mock) {
-        for (int i = 0; i < 10 && !atomic_load(&srv->stopping); i++) {
-            srv_progress_report(&srv->progress, cfg->mock_load_ms ? "download" : "load", "mock.safetensors",
-                                (uint64_t)i << 20, 10u << 20);
-            struct timespec ts = {cfg->mock_load_ms / 10 / 1000, (long)(cfg->mock_load_ms / 10 % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        st = engine_mock_open(cfg->mock_delay_ms * 1000, &srv->eng, &e);
-    } else {
-        struct engine_options o = {.n_threads = cfg->n_threads, .dtype = cfg->dtype, .log = log_to_stderr};
-        st = engine_qwglm_open(cfg->model, &o, &srv->progress, &srv->eng, &e);
-    }
+    struct engine_options o = {.n_threads = cfg->n_threads, .dtype = cfg->dtype, .log = log_to_stderr};
+    qwglm_status st = engine_qwglm_open(cfg->model, &o, &srv->progress, &srv->eng, &e);
     if (st == QWGLM_OK) {
         srv->eng.ops->info(srv->eng.ctx, &srv->info);
-        if (!cfg->mock) snprintf(srv->model_name, sizeof srv->model_name, "%s", srv->info.name);
+        snprintf(srv->model_name, sizeof srv->model_name, "%s", srv->info.name);
         int n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : 4096;
         if (cfg->n_ctx <= 0 && srv->info.n_ctx_train > 0 && srv->info.n_ctx_train < n_ctx)
             n_ctx = srv->info.n_ctx_train;
         srv->n_ctx = n_ctx;
         srv_progress_report(&srv->progress, "load", "KV cache", 0, 1);
         st = sched_create(&srv->eng, cfg->n_parallel, n_ctx, cfg->queue_max, &srv->metrics, &srv->sched, &e);
+    }
+    if (st == QWGLM_OK) {
+        struct audio_config ac = {.asr_model = cfg->asr_model,
+                                  .n_voices = cfg->n_voices,
+                                  .workers = cfg->audio_parallel,
+                                  .n_threads = cfg->n_threads,
+                                  .max_seconds = cfg->max_audio_seconds,
+                                  .max_file_bytes = cfg->max_audio_bytes};
+        for (int i = 0; i < cfg->n_voices && i < AUDIO_MAX_VOICES; i++) ac.voices[i] = cfg->voices[i];
+        st = audio_open(&ac, &srv->progress, log_to_stderr, &srv->audio, &e);
     }
     if (st != QWGLM_OK) {
         progress_set_state(&srv->progress, SRV_FAILED, "error", e.msg);
@@ -99,16 +98,18 @@ static void *load_main(void *arg)
     progress_set_state(&srv->progress, SRV_READY, "ready", NULL);
     fprintf(stderr, "qwglm serve: model %s ready (%d slots of %d tokens)\n", srv->model_name, cfg->n_parallel,
             srv->n_ctx);
+    if (audio_has_asr(srv->audio) || audio_has_tts(srv->audio)) {
+        struct qw_str s = {0};
+        audio_json(srv->audio, &s);
+        fprintf(stderr, "qwglm serve: speech %s\n", s.data ? s.data : "");
+        qw_str_free(&s);
+    }
     return NULL;
 }
 
 /* The name /v1/models lists: the last component of the model path, or ORG/NAME as given. */
 static void model_display_name(const struct srv_config *cfg, char *out, size_t cap)
 {
-    if (cfg->mock) {
-        snprintf(out, cap, "qwglm-mock");
-        return;
-    }
     const char *m = cfg->model ? cfg->model : "model";
     size_t n = strlen(m);
     while (n > 1 && m[n - 1] == '/') n--;
@@ -178,6 +179,7 @@ int srv_run(const struct srv_config *cfg)
     atomic_store(&srv->stopping, true);
     http_quiesce(srv);
     if (loader_started) pthread_join(loader, NULL);
+    audio_stop(srv->audio);
     if (srv->sched) {
         sched_drain(srv->sched);
         if (!sched_wait_idle(srv->sched, SHUTDOWN_GRACE_MS)) {
@@ -189,6 +191,7 @@ int srv_run(const struct srv_config *cfg)
     http_drain(srv, 2000); /* let finished replies reach their clients */
     http_stop(srv);
     sched_free(srv->sched);
+    audio_free(srv->audio);
     if (srv->eng.ops) srv->eng.ops->free(srv->eng.ctx);
     progress_free(&srv->progress);
     qw_free(srv);

@@ -7,10 +7,7 @@
 #include <stddef.h>
 
 struct srv_config {
-    const char *model;    /* model directory or ORG/NAME; unused with mock */
-    bool mock;            /* serve the deterministic mock engine (tests, UI work without weights) */
-    int mock_delay_ms;    /* mock: milliseconds per generated token */
-    int mock_load_ms;     /* mock: how long its "loading" takes, in ten progress steps */
+    const char *model;    /* model directory or ORG/NAME */
     const char *host;     /* bind address; default 127.0.0.1 */
     int port;             /* 0: any free port (the chosen one is printed) */
     const char *api_key;  /* NULL: no authentication */
@@ -22,6 +19,13 @@ struct srv_config {
     const char *cors;     /* NULL: no CORS headers; else the allowed origin ("*" for any) */
     const char *web_dir;  /* NULL: the built web app next to the binary, if any */
     const char *dtype;    /* weight precision; NULL: auto */
+    /* speech, beside the language model (src/server/audio.h) */
+    const char *asr_model;          /* Parakeet directory for /v1/audio/transcriptions; NULL: none */
+    const char *voices[8];          /* Piper voices (.onnx) for /v1/audio/speech; the first is the default */
+    int n_voices;
+    int audio_parallel;             /* Parakeet handles and voice sets (each serves one request at a time) */
+    double max_audio_seconds;       /* longest audio transcribed */
+    size_t max_audio_bytes;         /* largest uploaded audio file */
 };
 
 /* Runs until SIGINT or SIGTERM, then shuts down gracefully. Returns the process exit status. */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/str.h"
+#include "server/audio.h"
 #include "server/engine.h"
 #include "server/metrics.h"
 #include "server/sched.h"
@@ -39,6 +40,7 @@ struct srv {
     atomic_int n_requests; /* requests between their headers and the end of their response */
     struct srv_engine eng;
     struct sched *sched;
+    struct audio_engines *audio; /* speech models and VAD sessions; set before READY */
     struct srv_model_info info;
     int n_ctx;
     char model_name[256];

@@ -49,6 +49,7 @@ static const char *find(const char *h, size_t hn, const char *needle)
 static size_t partial(const char *h, size_t n, const char *needle)
 {
     size_t nn = strlen(needle);
+    if (nn == 0) return 0;
     size_t k = nn - 1 < n ? nn - 1 : n;
     for (; k > 0; k--)
         if (memcmp(h + n - k, needle, k) == 0) return k;

@@ -185,6 +185,88 @@ def test_sampling():
     check(len(set(toks) & {5, 6, 7}) == 0 and len(set(toks)) == len(toks), f"repetition penalty: {toks}")
 
 
+def write_safetensors(path, tensors):
+    """tensors: name -> (dtype, shape, raw bytes)"""
+    header, offset, blobs = {}, 0, []
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        blobs.append(raw)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def read_raw(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    return {k: (v["dtype"], v["shape"], data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            for k, v in header.items() if k != "__metadata__"}
+
+
+def bf16_to(raw, dtype):
+    """bf16 bytes as F32 (exact) or F16 (rounded) bytes."""
+    vals = struct.unpack("<%dH" % (len(raw) // 2), raw)
+    f32 = struct.pack("<%dI" % len(vals), *(v << 16 for v in vals))
+    if dtype == "F32":
+        return f32
+    floats = struct.unpack("<%df" % len(vals), f32)
+    return struct.pack("<%de" % len(vals), *floats)
+
+
+def test_checkpoint_forms():
+    """The same weights as shards with an index, as F32 and as F16 give the reference results."""
+    src = "tests/fixtures/qwen3-small"
+    ref = json.load(open(f"{src}/reference.json"))["cases"][0]
+    tensors = read_raw(f"{src}/model.safetensors")
+    ids = ",".join(map(str, ref["input_ids"]))
+    args = ["--prompt-ids", ids, "-n", str(len(ref["greedy"])), "--temp", "0", "--dtype", "f32", "--json"]
+    with tempfile.TemporaryDirectory() as tmp:
+        def model_dir(name, files):
+            d = os.path.join(tmp, name)
+            os.makedirs(d)
+            for f in ("config.json", "generation_config.json"):
+                shutil.copy(f"{src}/{f}", d)
+            for fname, content in files.items():
+                if isinstance(content, dict):
+                    write_safetensors(os.path.join(d, fname), content)
+                else:
+                    open(os.path.join(d, fname), "w").write(content)
+            return d
+        names = sorted(tensors)
+        half = len(names) // 2
+        shards = {"model-00001-of-00002.safetensors": {n: tensors[n] for n in names[:half]},
+                  "model-00002-of-00002.safetensors": {n: tensors[n] for n in names[half:]}}
+        index = {"metadata": {}, "weight_map": {n: ("model-00001-of-00002.safetensors" if i < half else
+                                                    "model-00002-of-00002.safetensors") for i, n in enumerate(names)}}
+        sharded = model_dir("sharded", {**shards, "model.safetensors.index.json": json.dumps(index)})
+        f32 = model_dir("f32", {"model.safetensors": {n: ("F32", t[1], bf16_to(t[2], "F32")) for n, t in tensors.items()}})
+        f16 = model_dir("f16", {"model.safetensors": {n: ("F16", t[1], bf16_to(t[2], "F16")) for n, t in tensors.items()}})
+        for name, d in (("sharded", sharded), ("f32", f32), ("f16", f16)):
+            r = run("run", "-m", d, *args)
+            check(r.returncode == 0, f"{name} checkpoint: {r.stderr}")
+            if r.returncode == 0:
+                check(json.loads(r.stdout)["tokens"] == ref["greedy"], f"{name} checkpoint: tokens differ")
+        # a tensor the index places in the wrong shard, and a shard name that leaves the folder
+        index["weight_map"][names[0]] = "model-00002-of-00002.safetensors"
+        bad = model_dir("misplaced", {**shards, "model.safetensors.index.json": json.dumps(index)})
+        expect_error("index names the wrong shard", ["run", "-m", bad, *args], "not model-00002-of-00002")
+        index["weight_map"][names[0]] = "../model.safetensors"
+        bad = model_dir("escape", {**shards, "model.safetensors.index.json": json.dumps(index)})
+        expect_error("shard outside the folder", ["run", "-m", bad, *args], "bad shard name")
+        # end-of-sequence ids from generation_config.json end generation at that token
+        eos_dir = model_dir("eos", {"model.safetensors": tensors})
+        json.dump({"eos_token_id": [9999, ref["greedy"][3]]}, open(f"{eos_dir}/generation_config.json", "w"))
+        r = run("run", "-m", eos_dir, *args)
+        check(r.returncode == 0, f"eos: {r.stderr}")
+        if r.returncode == 0:
+            out = json.loads(r.stdout)
+            check(out["tokens"] == ref["greedy"][:4] and out["stop_reason"] == "eos", f"eos: {out}")
+
+
+test_checkpoint_forms()
 test_reference("qwen3-small")
 test_reference("qwen3-micro")
 test_bad_input()

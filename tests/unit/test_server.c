@@ -143,6 +143,10 @@ static void test_stream(void)
     CHECK(!run(utf, 1, NULL, 0, true, false, &k));
     CHECK(strcmp(k.out[TEXT_CONTENT], utf) == 0);
     CHECK(k.bad_utf8 == 0 && k.calls > 3);
+    /* an empty stop string matches nothing (and reads nothing past itself: found by fuzz_api) */
+    char *empty[] = {""};
+    CHECK(!run("abc", 1, empty, 1, true, false, &k));
+    CHECK(strcmp(k.out[TEXT_CONTENT], "abc") == 0);
 }
 
 /* ---- static files ---- */

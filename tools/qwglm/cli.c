@@ -124,7 +124,8 @@ void cli_model_opts_init(struct cli_model_opts *o)
 }
 
 const char cli_model_flags_help[] =
-    "  -m, --model DIR       model directory (Hugging Face layout)\n"
+    "  -m, --model DIR|ORG/NAME[@REV]  model folder (Hugging Face layout), or a Hub model: taken from the\n"
+    "                        Hugging Face cache, downloaded first when missing (see qwglm pull --help)\n"
     "  --dtype TYPE          weights: auto, f32, bf16, q8, q4 (default auto: the checkpoint's precision)\n"
     "  --threads N           CPU threads (default: one per core)\n"
     "  --ctx N               context size in tokens (default min(model maximum, 4096))\n"
@@ -173,6 +174,8 @@ qwglm_model *cli_load_model(const char *cmd, struct cli_model_opts *o)
         cli_usage_error(cmd, "no model: pass -m DIR");
         return NULL;
     }
+    char dir[QWGLM_HUB_PATH_MAX];
+    if (cli_resolve_model(cmd, o->model, dir, sizeof dir)) return NULL; /* a folder, or ORG/NAME from the Hub */
     qwglm_model_params mp = qwglm_model_default_params();
     mp.dtype = (qwglm_dtype)o->dtype;
     mp.n_threads = o->n_threads;
@@ -180,7 +183,7 @@ qwglm_model *cli_load_model(const char *cmd, struct cli_model_opts *o)
     mp.log_user = &o->verbosity;
     qwglm_model *m;
     char err[QWGLM_ERR_SIZE];
-    if (qwglm_model_load(o->model, &mp, &m, err)) {
+    if (qwglm_model_load(dir, &mp, &m, err)) {
         cli_error(cmd, "%s", err);
         return NULL;
     }

@@ -7,7 +7,7 @@
 #include "commands.h"
 #include "server/server.h"
 
-#define DEFAULT_MODEL "DavidAU/Qwen3-VL-8B-GLM-4.7-Flash-Heretic-Uncensored-Thinking"
+#define DEFAULT_MODEL CLI_DEFAULT_MODEL
 
 static void usage(FILE *out)
 {
@@ -26,9 +26,13 @@ static void usage(FILE *out)
             "  --web DIR            serve the web app from DIR (default: the built web/dist)\n"
             "  --threads N          engine threads (default one per core)\n"
             "  --dtype TYPE         weight precision: auto, f32, bf16, q8, q4 (default auto)\n"
-            "  --mock               serve a deterministic stand-in model (for tests; no weights needed)\n"
-            "  --mock-delay-ms N    with --mock: milliseconds per generated token (default 20)\n"
-            "  --mock-load-ms N     with --mock: pretend loading takes N ms, with progress (default 0)\n",
+            "  --asr-model MODEL    Parakeet model (a folder or ORG/NAME) for POST /v1/audio/transcriptions and the\n"
+            "                       web app's voice input\n"
+            "  --voice VOICE        Piper voice (FILE.onnx, a folder holding one, or ORG/NAME) for POST\n"
+            "                       /v1/audio/speech and spoken replies (repeat for more; the first is the default)\n"
+            "  --audio-parallel N   speech requests served at once (each loads its own copy; default 1)\n"
+            "  --max-audio-seconds S  longest audio transcribed (default 3600)\n"
+            "  --max-audio-bytes N  largest uploaded audio file (default 26214400)\n",
             DEFAULT_MODEL);
 }
 
@@ -43,7 +47,9 @@ int cmd_serve(int argc, char **argv)
         .n_parallel = 1,
         .queue_max = 64,
         .max_body = 32u << 20,
-        .mock_delay_ms = 20,
+        .audio_parallel = 1,
+        .max_audio_seconds = 3600,
+        .max_audio_bytes = 25u << 20,
     };
     if (c.api_key && !c.api_key[0]) c.api_key = NULL;
     for (int i = 1; i < argc; i++) {
@@ -52,8 +58,6 @@ int cmd_serve(int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
-        } else if (strcmp(a, "--mock") == 0) {
-            c.mock = true;
         } else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
             if (!(c.model = cli_value(cmd, argc, argv, &i))) return 2;
         } else if (strcmp(a, "--host") == 0) {
@@ -67,13 +71,20 @@ int cmd_serve(int argc, char **argv)
             if (!(c.web_dir = cli_value(cmd, argc, argv, &i))) return 2;
         } else if (strcmp(a, "--dtype") == 0) {
             if (!(c.dtype = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--asr-model") == 0) {
+            if (!(c.asr_model = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--voice") == 0) {
+            if (c.n_voices == (int)(sizeof c.voices / sizeof c.voices[0]))
+                return cli_usage_error(cmd, "at most %d --voice options", c.n_voices);
+            if (!(c.voices[c.n_voices++] = cli_value(cmd, argc, argv, &i))) return 2;
         } else {
             static const struct {
                 const char *flag;
                 long lo, hi;
             } nums[] = {{"--port", 0, 65535},   {"--parallel", 1, 256}, {"--ctx", 16, 1 << 22},
                         {"--queue", 0, 100000}, {"--threads", 0, 1024}, {"--max-body", 1024, 1L << 34},
-                        {"--mock-delay-ms", 0, 60000}, {"--mock-load-ms", 0, 600000}};
+                        {"--audio-parallel", 1, 16}, {"--max-audio-seconds", 1, 86400},
+                        {"--max-audio-bytes", 1024, 1L << 32}};
             size_t k = 0;
             while (k < sizeof nums / sizeof nums[0] && strcmp(a, nums[k].flag) != 0) k++;
             if (k == sizeof nums / sizeof nums[0]) return cli_usage_error(cmd, "unknown option '%s' (see --help)", a);
@@ -88,10 +99,22 @@ int cmd_serve(int argc, char **argv)
             case 3: c.queue_max = (int)n; break;
             case 4: c.n_threads = (int)n; break;
             case 5: c.max_body = (size_t)n; break;
-            case 6: c.mock_delay_ms = (int)n; break;
-            default: c.mock_load_ms = (int)n; break;
+            case 6: c.audio_parallel = (int)n; break;
+            case 7: c.max_audio_seconds = (double)n; break;
+            default: c.max_audio_bytes = (size_t)n; break;
             }
         }
+    }
+    /* Speech models named ORG/NAME are pulled before the server starts (the language model's download is what
+     * the web app shows progress for). */
+    static char asr_dir[4096], voice_paths[sizeof c.voices / sizeof c.voices[0]][4096];
+    if (c.asr_model) {
+        if (cli_resolve_model(cmd, c.asr_model, asr_dir, sizeof asr_dir)) return 1;
+        c.asr_model = asr_dir;
+    }
+    for (int i = 0; i < c.n_voices; i++) {
+        if (cli_resolve_voice(cmd, c.voices[i], voice_paths[i], sizeof voice_paths[i])) return 1;
+        c.voices[i] = voice_paths[i];
     }
     return srv_run(&c);
 }

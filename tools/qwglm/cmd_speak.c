@@ -11,7 +11,8 @@
 static const char *usage_text =
     "usage: qwglm speak -m VOICE.onnx [TEXT] -o OUT.wav [options]\n"
     "  TEXT                 what to say (read from stdin when absent or '-')\n"
-    "  -m, --model FILE     Piper voice (.onnx; its config is FILE.json unless --config)\n"
+    "  -m, --model FILE     Piper voice (.onnx; its config is FILE.json unless --config), or ORG/NAME[@REV]:\n"
+    "                       a Hub voice repository with one .onnx (downloaded into the Hugging Face cache)\n"
     "  -o, --output FILE    16-bit PCM WAV; '-' writes to stdout as sentences are ready\n"
     "  --config FILE        the voice's .onnx.json\n"
     "  --speaker N|NAME     speaker of a multi-speaker voice (default 0)\n"
@@ -174,6 +175,9 @@ int cmd_speak(int argc, char **argv)
     if (!model) return cli_usage_error(cmd, "no voice: -m VOICE.onnx");
     if (!output && !print_ids) return cli_usage_error(cmd, "no output: -o OUT.wav (or -o - for stdout)");
 
+    char voice_path[QWGLM_HUB_PATH_MAX];
+    if (cli_resolve_voice(cmd, model, voice_path, sizeof voice_path)) return 1; /* a file, or ORG/NAME */
+    model = voice_path;
     char err[QWGLM_ERR_SIZE];
     qwglm_voice_params vp = qwglm_voice_default_params();
     vp.n_threads = (int)threads;

@@ -12,7 +12,7 @@
 #include "qwglm_asr.h"
 
 static const char *const usage_text =
-    "usage: qwglm transcribe -m MODEL_DIR AUDIO [options]\n"
+    "usage: qwglm transcribe -m MODEL_DIR|ORG/NAME[@REV] AUDIO [options]\n"
     "  AUDIO                 WAV, FLAC, OGG, MP3, ... (any rate and channel count); '-' reads stdin\n"
     "  --timestamps          print word timestamps\n"
     "  --json                one JSON object: text, tokens, token_frames, token_durations, timestamps, words,\n"
@@ -121,9 +121,11 @@ int cmd_transcribe(int argc, char **argv)
     }
     p.log = cli_log;
     p.log_user = &verbosity;
+    char model_dir[QWGLM_HUB_PATH_MAX];
+    if (cli_resolve_model(cmd, model, model_dir, sizeof model_dir)) return 1; /* a folder, or ORG/NAME */
     char err[QWGLM_ERR_SIZE];
     qwglm_asr *asr;
-    if (qwglm_asr_load(model, &p, &asr, err)) return cli_error(cmd, "%s", err);
+    if (qwglm_asr_load(model_dir, &p, &asr, err)) return cli_error(cmd, "%s", err);
     qwglm_asr_result *r = NULL;
     qwglm_status rc;
     if (raw_rate || strcmp(audio, "-") == 0) {

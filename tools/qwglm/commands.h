@@ -10,5 +10,10 @@ int cmd_quantize(int argc, char **argv);
 int cmd_speak(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_tinygpu(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif

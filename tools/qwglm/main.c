@@ -14,10 +14,15 @@ static const struct command commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
     {"quantize", cmd_quantize, "convert a checkpoint to q8, q4, bf16 or f32 for loading by mmap"},
     {"bench", cmd_bench, "measure prefill, decode and kernel speed against the machine's bandwidth"},
+    {"chat", cmd_chat, "chat with the model in the terminal"},
     {"version", cmd_version, "print the version"},
     {"speak", cmd_speak, "text to speech with a Piper voice"},
     {"transcribe", cmd_transcribe, "speech to text with a Parakeet TDT model"},
     {"serve", cmd_serve, "serve the OpenAI-compatible API and the web app"},
+    {"tinygpu", cmd_tinygpu, "run, assemble and disassemble tiny-gpu kernels (cycle-accurate simulator)"},
+    {"tokenize", cmd_tokenize, "text <-> token ids (JSON Lines on stdin)"},
+    {"template", cmd_template, "render the chat template for a JSON request on stdin"},
+    {"pull", cmd_pull, "download a model from the Hugging Face Hub"},
 };
 
 static void usage(FILE *out)

@@ -170,6 +170,8 @@ export function App() {
             vision={!!status?.capabilities.vision}
             transcription={!!status?.capabilities.transcription}
             speech={!!status?.capabilities.speech}
+            voices={status?.audio?.voices.map((v) => v.name) ?? []}
+            onSettings={(patch) => updateSettings({ ...settings, ...patch })}
             onChange={onChange}
             onTimings={onTimings}
             onThinkingChange={(thinking) => updateSettings({ ...settings, thinking })}

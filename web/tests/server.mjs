@@ -10,13 +10,17 @@ export function binary() {
   return path.resolve(repo, process.env.QWGLM_BIN ?? 'build/qwglm');
 }
 
-/** Model arguments: the real fixture model when this build has an engine (QWGLM_TEST_MODEL=fixture), else the
- * deterministic mock. */
-export function modelArgs(delayMs = 20) {
-  // the fixture's random weights never end a reply: a small context bounds it
-  if (process.env.QWGLM_TEST_MODEL === 'fixture')
-    return ['-m', path.join(repo, 'tests/fixtures/qwen3-micro'), '--ctx', '2048'];
-  return ['--mock', '--mock-delay-ms', String(delayMs)];
+/** The fixture language model (tests/fixtures/qwen3-micro: the real Qwen3 tokenizer and chat template, random
+ * weights whose greedy replies the transformers reference gives). Its replies never end on their own, so a small
+ * context bounds them. */
+export function modelArgs(ctx = 2048) {
+  return ['-m', path.join(repo, 'tests/fixtures/qwen3-micro'), '--ctx', String(ctx)];
+}
+
+/** The speech fixtures: Parakeet for transcriptions, the Piper voice for speech. */
+export function speechArgs() {
+  return ['--asr-model', path.join(repo, 'tests/fixtures/parakeet-micro'), '--voice',
+    path.join(repo, 'tests/fixtures/piper-micro/en_US-micro-medium.onnx')];
 }
 
 export async function startServer(args = [], { timeoutMs = 60000, wait = true } = {}) {

@@ -1,10 +1,14 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { SentenceSplitter, SpeechPlayer, type PlayerStats } from '../lib/audio/speech';
+import { imageFileToDataUrl } from '../lib/images';
 import type { ChatTurn, ModelClient, Timings } from '../lib/modelClient';
 import type { Settings } from '../lib/settings';
 import { newId, titleFrom, type ChatMessage, type Conversation } from '../lib/store';
 import { Message } from './Message';
-import { ScreenShare } from './ScreenShare';
+import { ScreenShare, type ScreenShareHandle } from './ScreenShare';
 import { VoiceInterface } from './VoiceInterface';
+
+const MAX_IMAGES = 8; // per message (the server takes up to 32)
 
 interface Props {
   conversationId: string;
@@ -15,9 +19,11 @@ interface Props {
   vision: boolean;
   transcription: boolean;
   speech: boolean;
+  voices: string[];
   onChange: (c: Conversation) => void;
   onTimings: (t: Timings) => void;
   onThinkingChange: (on: boolean) => void;
+  onSettings: (patch: Partial<Settings>) => void;
 }
 
 export function ChatInterface(props: Props) {
@@ -25,7 +31,15 @@ export function ChatInterface(props: Props) {
   const [messages, setMessages] = useState<ChatMessage[]>(initial?.messages ?? []);
   const [input, setInput] = useState('');
   const [streaming, setStreaming] = useState(false);
-  const [frame, setFrame] = useState<string | null>(null);
+  const [images, setImages] = useState<string[]>([]);
+  const [attachError, setAttachError] = useState('');
+  const [dragging, setDragging] = useState(false);
+  const [partial, setPartial] = useState('');
+  const [playerStats, setPlayerStats] = useState<PlayerStats>({
+    speaking: false, sentences: 0, scheduled: 0, played: 0, error: '', context: 'none', clock: 0 });
+  const player = useMemo(() => new SpeechPlayer(client, setPlayerStats), [client]);
+  const screenRef = useRef<ScreenShareHandle>(null);
+  const pendingVoice = useRef<string | null>(null);
   const abortRef = useRef<AbortController | null>(null);
   const convRef = useRef<Conversation | undefined>(initial);
   const listRef = useRef<HTMLDivElement>(null);
@@ -33,6 +47,8 @@ export function ChatInterface(props: Props) {
   const stickRef = useRef(true);
 
   useEffect(() => () => abortRef.current?.abort(), []);
+  useEffect(() => () => player.close(), [player]);
+  useEffect(() => player.setVoice(settings.voice), [player, settings.voice]);
   useEffect(() => inputRef.current?.focus(), []);
 
   // Follow the reply as it streams unless the user scrolled up.
@@ -70,6 +86,11 @@ export function ChatInterface(props: Props) {
       setStreaming(true);
       stickRef.current = true;
 
+      // spoken replies: sentences go to the player as soon as the streamed text completes them
+      const speak = props.speech && settings.speakReplies;
+      const splitter = speak ? new SentenceSplitter() : null;
+      if (speak) player.stop();
+
       const turns: ChatTurn[] = [];
       if (settings.systemPrompt.trim()) turns.push({ role: 'system', content: settings.systemPrompt });
       for (const m of history) turns.push({ role: m.role, content: m.content, images: m.images });
@@ -95,8 +116,10 @@ export function ChatInterface(props: Props) {
           thinking: settings.thinking,
           signal: ctl.signal,
         })) {
-          if (ev.type === 'content') reply.content += ev.text;
-          else if (ev.type === 'reasoning') reply.reasoning += ev.text;
+          if (ev.type === 'content') {
+            reply.content += ev.text;
+            for (const sentence of splitter?.push(ev.text) ?? []) player.say(sentence);
+          } else if (ev.type === 'reasoning') reply.reasoning += ev.text;
           else {
             reply.finishReason = ev.finishReason;
             if (ev.timings) {
@@ -107,6 +130,7 @@ export function ChatInterface(props: Props) {
           schedule();
         }
         if (ctl.signal.aborted) reply.stopped = true;
+        else for (const sentence of splitter?.flush() ?? []) player.say(sentence);
       } catch (e) {
         reply.error = (e as Error).message;
       }
@@ -119,28 +143,83 @@ export function ChatInterface(props: Props) {
       abortRef.current = null;
       inputRef.current?.focus();
     },
-    [client, settings, persist, onTimings],
+    [client, settings, persist, onTimings, player, props.speech],
   );
 
-  const stop = useCallback(() => abortRef.current?.abort(), []);
+  const stop = useCallback(() => {
+    abortRef.current?.abort();
+    player.stop();
+  }, [player]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape' && abortRef.current) stop();
+      if (e.key === 'Escape' && (abortRef.current || player.speaking)) stop();
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [stop]);
+  }, [stop, player]);
 
-  const send = useCallback(() => {
-    const text = input.trim();
-    if (!text || streaming || !ready) return;
-    const msg: ChatMessage = { id: newId(), role: 'user', content: text };
-    if (frame && props.vision) msg.images = [frame];
-    setInput('');
-    setFrame(null);
-    void generate([...messages, msg]);
-  }, [input, streaming, ready, messages, generate, frame, props.vision]);
+  /** Sends text (the composer's, or a voice transcript) with the attached images and, in live mode, a fresh
+   * frame of the shared screen. */
+  const send = useCallback(
+    (spoken?: string) => {
+      const text = (spoken ?? input).trim();
+      if (!text || streaming || !ready) return;
+      player.unlock();
+      const msg: ChatMessage = { id: newId(), role: 'user', content: text };
+      const attach = props.vision ? [...images] : [];
+      const live = props.vision ? screenRef.current?.liveFrame() : null;
+      if (live) attach.push(live);
+      if (attach.length) msg.images = attach.slice(0, MAX_IMAGES);
+      if (spoken === undefined) setInput('');
+      setImages([]);
+      setAttachError('');
+      void generate([...messages, msg]);
+    },
+    [input, streaming, ready, messages, generate, images, props.vision, player],
+  );
+
+  // A transcript that arrives while a reply streams interrupts it, then goes out once the reply has stopped.
+  const onTranscript = useCallback(
+    (text: string) => {
+      if (streaming) {
+        pendingVoice.current = text;
+        stop();
+      } else {
+        send(text);
+      }
+    },
+    [streaming, stop, send],
+  );
+  useEffect(() => {
+    if (!streaming && pendingVoice.current) {
+      const t = pendingVoice.current;
+      pendingVoice.current = null;
+      send(t);
+    }
+  }, [streaming, send]);
+
+  const attachFiles = useCallback(
+    async (files: File[]) => {
+      const pics = files.filter((f) => f.type.startsWith('image/'));
+      if (!pics.length) return false;
+      if (!props.vision) {
+        setAttachError('The model served now reads text only: images need a vision model (Qwen3-VL).');
+        return true;
+      }
+      setAttachError('');
+      for (const f of pics) {
+        try {
+          const url = await imageFileToDataUrl(f, settings.imageTokens);
+          setImages((list) => (list.length < MAX_IMAGES ? [...list, url] : list));
+        } catch (e) {
+          setAttachError((e as Error).message);
+        }
+      }
+      return true;
+    },
+    [props.vision, settings.imageTokens],
+  );
 
   const regenerate = useCallback(() => {
     if (streaming) return;
@@ -160,7 +239,25 @@ export function ChatInterface(props: Props) {
 
   const lastAssistant = messages.length - 1;
   return (
-    <section className="chat" aria-label="Chat">
+    <section
+      className={dragging ? 'chat dragging' : 'chat'}
+      aria-label="Chat"
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes('Files')) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={(e) => {
+        if (e.currentTarget === e.target) setDragging(false);
+      }}
+      onDrop={(e) => {
+        setDragging(false);
+        if (!e.dataTransfer.files.length) return;
+        e.preventDefault();
+        void attachFiles([...e.dataTransfer.files]);
+      }}
+    >
       <div
         className="messages"
         ref={listRef}
@@ -195,10 +292,26 @@ export function ChatInterface(props: Props) {
           send();
         }}
       >
-        {frame ? (
-          <div className="frame-chip">
-            <img src={frame} alt="screen frame to attach" />
-            <button type="button" onClick={() => setFrame(null)} aria-label="Remove frame">×</button>
+        {images.length ? (
+          <div className="attachments" data-testid="attachments">
+            {images.map((src, i) => (
+              <div className="frame-chip" key={i}>
+                <img src={src} alt={`image ${i + 1} to send`} />
+                <button
+                  type="button"
+                  onClick={() => setImages((list) => list.filter((_, k) => k !== i))}
+                  aria-label={`Remove image ${i + 1}`}
+                >
+                  ×
+                </button>
+              </div>
+            ))}
+          </div>
+        ) : null}
+        {attachError ? <div className="error small" role="alert">{attachError}</div> : null}
+        {partial ? (
+          <div className="voice-partial" data-testid="voice-partial" aria-live="polite">
+            {partial}
           </div>
         ) : null}
         <textarea
@@ -209,6 +322,13 @@ export function ChatInterface(props: Props) {
           placeholder={ready ? 'Message the assistant' : 'The model is loading…'}
           aria-label="Message"
           onChange={(e) => setInput(e.target.value)}
+          onPaste={(e) => {
+            const files = [...e.clipboardData.files];
+            if (files.some((f) => f.type.startsWith('image/'))) {
+              e.preventDefault();
+              void attachFiles(files);
+            }
+          }}
           onKeyDown={(e) => {
             if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
               e.preventDefault();
@@ -229,11 +349,30 @@ export function ChatInterface(props: Props) {
               />
               Thinking
             </label>
-            <ScreenShare active={props.vision} onFrame={setFrame} />
+            <ScreenShare
+              ref={screenRef}
+              active={props.vision}
+              budget={settings.imageTokens}
+              onFrame={(f) => setImages((list) => (list.length < MAX_IMAGES ? [...list, f] : list))}
+            />
             <VoiceInterface
+              client={client}
               transcription={props.transcription}
               speech={props.speech}
-              onTranscript={(t) => setInput((v) => (v ? v + ' ' : '') + t)}
+              speakReplies={settings.speakReplies}
+              onSpeakReplies={(on) => {
+                if (!on) player.stop();
+                props.onSettings({ speakReplies: on });
+              }}
+              voices={props.voices}
+              voice={settings.voice}
+              onVoice={(voice) => props.onSettings({ voice })}
+              player={playerStats}
+              onTranscript={onTranscript}
+              onPartial={setPartial}
+              onSpeechStart={() => player.stop()}
+              onGesture={() => player.unlock()}
+              onStopSpeaking={() => player.stop()}
             />
           </div>
           {streaming ? (
@@ -241,7 +380,8 @@ export function ChatInterface(props: Props) {
               Stop
             </button>
           ) : (
-            <button type="submit" className="primary" disabled={!input.trim() || !ready} data-testid="send">
+            <button type="submit" className="primary" disabled={!input.trim() || !ready} data-testid="send"
+              onClick={() => player.unlock()}>
               Send
             </button>
           )}

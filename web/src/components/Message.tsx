@@ -81,7 +81,13 @@ function MessageView({ message, streaming, canRegenerate, disabled, onRegenerate
   return (
     <div className={`message ${message.role}`} data-testid={`message-${message.role}`}>
       <div className="role">{isUser ? 'You' : 'Assistant'}</div>
-      {message.images?.map((src, i) => <img key={i} className="attached" src={src} alt="attached screen" />)}
+      {message.images?.length ? (
+        <div className="attached-images">
+          {message.images.map((src, i) => (
+            <img key={i} className="attached" src={src} alt={`attached image ${i + 1}`} data-testid="message-image" />
+          ))}
+        </div>
+      ) : null}
       {message.reasoning ? (
         <details className="thinking" open={thinkingNow} data-testid="thinking">
           <summary>{thinkingNow ? 'Thinking…' : 'Thought process'}</summary>

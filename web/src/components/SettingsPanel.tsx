@@ -76,6 +76,21 @@ export function SettingsPanel({ settings, models, onChange, onClose }: Props) {
         </div>
       </fieldset>
       <label>
+        Image budget (tokens per screen frame or picture; 1024 is about 1344 x 768)
+        <input
+          type="number"
+          min={64}
+          max={16384}
+          step={64}
+          defaultValue={settings.imageTokens}
+          data-testid="image-tokens"
+          onChange={(e) => {
+            const v = Math.round(Number(e.target.value));
+            if (Number.isFinite(v) && v >= 64 && v <= 16384) set({ imageTokens: v });
+          }}
+        />
+      </label>
+      <label>
         Theme
         <select value={settings.theme} onChange={(e) => set({ theme: e.target.value as Theme })}>
           <option value="system">System</option>

@@ -1,5 +1,6 @@
 import type {
-  ChatEvent, ChatRequest, ChatTurn, EngineStatus, LoadProgress, ModelClient, ModelInfo,
+  ChatEvent, ChatRequest, ChatTurn, EngineStatus, LoadProgress, ModelClient, ModelInfo, SpeakOptions, SpeechStream,
+  Transcript, VadResult,
 } from './modelClient';
 import { ModelError } from './modelClient';
 import { readSse } from './sse';
@@ -75,9 +76,10 @@ export class HttpModelClient implements ModelClient {
       m.images && m.images.length
         ? {
             role: m.role,
+            // images first, then the question about them, as Qwen-VL's examples put them
             content: [
-              { type: 'text', text: m.content },
               ...m.images.map((url) => ({ type: 'image_url', image_url: { url } })),
+              { type: 'text', text: m.content },
             ],
           }
         : { role: m.role, content: m.content },
@@ -137,5 +139,82 @@ export class HttpModelClient implements ModelClient {
       throw e;
     }
     if (finishReason) yield { type: 'done', finishReason, timings };
+  }
+
+  async transcribe(audio: Blob, signal?: AbortSignal): Promise<Transcript> {
+    const form = new FormData();
+    form.append('file', audio, 'speech.wav');
+    form.append('model', 'parakeet');
+    form.append('response_format', 'json');
+    const res = await this.check(
+      await fetch(`${this.baseUrl}/v1/audio/transcriptions`, { method: 'POST', headers: this.headers(), body: form, signal }),
+    );
+    const body = await res.json();
+    return { text: String(body.text ?? '') };
+  }
+
+  async speak(text: string, opts: SpeakOptions = {}): Promise<SpeechStream> {
+    const body: Record<string, unknown> = { model: 'piper', input: text, response_format: 'pcm' };
+    if (opts.voice) body.voice = opts.voice;
+    if (opts.speed) body.speed = opts.speed;
+    const res = await this.check(
+      await fetch(`${this.baseUrl}/v1/audio/speech`, {
+        method: 'POST',
+        headers: this.headers(true),
+        body: JSON.stringify(body),
+        signal: opts.signal,
+      }),
+    );
+    const sampleRate = Number(res.headers.get('X-Sample-Rate')) || 22050;
+    const stream = res.body;
+    if (!stream) throw new ModelError('the server sent no audio');
+    return { sampleRate, chunks: pcm16Chunks(stream) };
+  }
+
+  async vad(session: string, rate: number, samples: Float32Array, reset: boolean): Promise<VadResult> {
+    const q = new URLSearchParams({ session, rate: String(rate) });
+    if (reset) q.set('reset', '1');
+    // float32 in the host's byte order, which is little-endian wherever browsers run
+    const bytes = samples.buffer.slice(samples.byteOffset, samples.byteOffset + samples.byteLength) as ArrayBuffer;
+    const res = await this.check(
+      await fetch(`${this.baseUrl}/api/vad?${q}`, {
+        method: 'POST',
+        headers: { ...this.headers(), 'Content-Type': 'application/octet-stream' },
+        body: bytes,
+      }),
+    );
+    const b = await res.json();
+    return { events: b.events ?? [], inSpeech: !!b.in_speech, position: Number(b.position), fresh: !!b.new };
+  }
+}
+
+/** 16-bit little-endian samples from a byte stream whose chunks may split a sample. */
+async function* pcm16Chunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<Int16Array> {
+  const reader = stream.getReader();
+  let carry: number | null = null;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      if (!value || value.length === 0) continue;
+      let bytes = value;
+      if (carry !== null) {
+        const joined = new Uint8Array(bytes.length + 1);
+        joined[0] = carry;
+        joined.set(bytes, 1);
+        bytes = joined;
+        carry = null;
+      }
+      if (bytes.length % 2) {
+        carry = bytes[bytes.length - 1];
+        bytes = bytes.subarray(0, bytes.length - 1);
+      }
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const out = new Int16Array(bytes.length / 2);
+      for (let i = 0; i < out.length; i++) out[i] = view.getInt16(2 * i, true);
+      yield out;
+    }
+  } finally {
+    reader.cancel().catch(() => undefined); // a consumer that stopped early stops the download too
   }
 }

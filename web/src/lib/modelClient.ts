@@ -70,6 +70,8 @@ export interface EngineStatus {
   memory: { rss_bytes: number; weight_bytes: number };
   slots: { total: number; busy: number; queued: number };
   capabilities: { chat: boolean; vision: boolean; transcription: boolean; speech: boolean };
+  /** The speech models: the recognizer's name and the voices (the first is the default). */
+  audio?: { asr_model: string | null; voices: { name: string; sample_rate: number; n_speakers: number }[] };
   auth: boolean;
   progress: LoadProgress;
   /** Speeds of the last reply the server finished (any client's). */
@@ -78,6 +80,32 @@ export interface EngineStatus {
 
 export interface ModelInfo {
   id: string;
+}
+
+export interface Transcript {
+  text: string;
+}
+
+/** Synthesized speech as it arrives: 16-bit mono samples at sampleRate, one chunk at a time. */
+export interface SpeechStream {
+  sampleRate: number;
+  chunks: AsyncIterable<Int16Array>;
+}
+
+export interface SpeakOptions {
+  voice?: string;
+  speed?: number;
+  signal?: AbortSignal;
+}
+
+/** What the voice activity detector found in one block: event positions count samples since the session began. */
+export interface VadResult {
+  events: { type: 'speech_start' | 'speech_end'; sample: number }[];
+  inSpeech: boolean;
+  /** Samples the detector has seen in this session. */
+  position: number;
+  /** The session was (re)started by this call: positions count from its first sample. */
+  fresh: boolean;
 }
 
 /** An error the model side reported, with its HTTP status where there is one. */
@@ -98,4 +126,11 @@ export interface ModelClient {
   watchProgress(onProgress: (p: LoadProgress) => void): () => void;
   /** Streams one reply. Aborting req.signal stops it (the iterator then ends without a 'done' event). */
   chat(req: ChatRequest): AsyncIterable<ChatEvent>;
+  /** Transcribes an audio file (WAV here). */
+  transcribe(audio: Blob, signal?: AbortSignal): Promise<Transcript>;
+  /** Speaks text, streamed sentence by sentence as the engine synthesizes it. */
+  speak(text: string, opts?: SpeakOptions): Promise<SpeechStream>;
+  /** Feeds mono samples at `rate` to the engine's voice activity detector session `session` (`reset` starts it
+   * over). */
+  vad(session: string, rate: number, samples: Float32Array, reset: boolean): Promise<VadResult>;
 }

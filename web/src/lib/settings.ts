@@ -11,6 +11,10 @@ export interface Settings {
   apiKey: string;
   theme: Theme;
   speakReplies: boolean;
+  /** Piper voice for spoken replies; '' is the server's default. */
+  voice: string;
+  /** Image tokens a screen frame or a pasted picture may take (it is scaled down to fit). */
+  imageTokens: number;
 }
 
 export const defaultSettings: Settings = {
@@ -21,6 +25,8 @@ export const defaultSettings: Settings = {
   apiKey: '',
   theme: 'system',
   speakReplies: false,
+  voice: '',
+  imageTokens: 1024,
 };
 
 const KEY = 'qwglm.settings';
