@@ -45,6 +45,12 @@ export function ChatInterface(props: Props) {
   const listRef = useRef<HTMLDivElement>(null);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const stickRef = useRef(true);
+  // "Stop speaking" (or starting to talk) silences the rest of the reply being streamed, not just what is queued
+  const speechMuted = useRef(false);
+  const silence = useCallback(() => {
+    speechMuted.current = true;
+    player.stop();
+  }, [player]);
 
   useEffect(() => () => abortRef.current?.abort(), []);
   useEffect(() => () => player.close(), [player]);
@@ -90,6 +96,7 @@ export function ChatInterface(props: Props) {
       const speak = props.speech && settings.speakReplies;
       const splitter = speak ? new SentenceSplitter() : null;
       if (speak) player.stop();
+      speechMuted.current = false;
 
       const turns: ChatTurn[] = [];
       if (settings.systemPrompt.trim()) turns.push({ role: 'system', content: settings.systemPrompt });
@@ -118,7 +125,7 @@ export function ChatInterface(props: Props) {
         })) {
           if (ev.type === 'content') {
             reply.content += ev.text;
-            for (const sentence of splitter?.push(ev.text) ?? []) player.say(sentence);
+            for (const sentence of splitter?.push(ev.text) ?? []) if (!speechMuted.current) player.say(sentence);
           } else if (ev.type === 'reasoning') reply.reasoning += ev.text;
           else {
             reply.finishReason = ev.finishReason;
@@ -130,7 +137,7 @@ export function ChatInterface(props: Props) {
           schedule();
         }
         if (ctl.signal.aborted) reply.stopped = true;
-        else for (const sentence of splitter?.flush() ?? []) player.say(sentence);
+        else for (const sentence of splitter?.flush() ?? []) if (!speechMuted.current) player.say(sentence);
       } catch (e) {
         reply.error = (e as Error).message;
       }
@@ -370,9 +377,9 @@ export function ChatInterface(props: Props) {
               player={playerStats}
               onTranscript={onTranscript}
               onPartial={setPartial}
-              onSpeechStart={() => player.stop()}
+              onSpeechStart={silence}
               onGesture={() => player.unlock()}
-              onStopSpeaking={() => player.stop()}
+              onStopSpeaking={silence}
             />
           </div>
           {streaming ? (
