@@ -326,6 +326,86 @@ static void test_attention_tiles(const char *isa, const struct cpu_kernels *k, c
             }
 }
 
+/* Prefill attention tiles with the queries in lanes against attn_tile_ref: three consecutive tiles (so the running
+ * maximum and sum are rescaled), without and with a causal limit per lane (0 for some lanes: nothing visible). */
+static void test_attention_lanes(const char *isa, const struct cpu_kernels *k)
+{
+    if (!k->attn_tile) return;
+    enum { LN = CPU_ATTN_LANES, TL = CPU_ATTN_TILE };
+    static const int hds[] = {8, 36, 64, 72, 128};
+    static const int nks[] = {1, 7, 33, TL};
+    static float qt[128 * LN], kv[3 * TL * 140], vv[3 * TL * 140], s[TL * LN];
+    static float ot[128 * LN], otr[128 * LN], mx[LN], mxr[LN], sum[LN], sumr[LN];
+    static int32_t limit[LN];
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+        for (size_t ni = 0; ni < sizeof nks / sizeof nks[0]; ni++)
+            for (int causal = 0; causal < 2; causal++) {
+                const int hd = hds[hi], nk = nks[ni];
+                const int64_t stride = hd + 5;
+                fill(qt, (int64_t)hd * LN, 0.5f);
+                fill(kv, 3 * TL * stride, 1.0f);
+                fill(vv, 3 * TL * stride, 1.0f);
+                for (int i = 0; i < LN; i++) {
+                    mx[i] = mxr[i] = -INFINITY;
+                    sum[i] = sumr[i] = 0.0f;
+                }
+                memset(ot, 0, sizeof ot);
+                memset(otr, 0, sizeof otr);
+                for (int tile = 0; tile < 3; tile++) {
+                    for (int i = 0; i < LN; i++) limit[i] = (i * 7 + tile * 5) % (nk + 1);
+                    if (tile == 2) limit[3] = 0; /* lane 3 saw keys before and none here */
+                    struct cpu_attn_tile t = {.qt = qt, .hd = hd, .n_k = nk, .k = kv + tile * TL * stride,
+                                              .v = vv + tile * TL * stride, .k_stride = stride, .v_stride = stride,
+                                              .limit = causal ? limit : NULL, .ot = ot, .mx = mx, .sum = sum, .s = s};
+                    k->attn_tile(&t);
+                    t.ot = otr, t.mx = mxr, t.sum = sumr;
+                    attn_tile_ref(&t);
+                }
+                double worst = 0;
+                for (int i = 0; i < LN; i++) {
+                    CHECKF(mx[i] == mxr[i] || fabsf(mx[i] - mxr[i]) <= 1e-5f * fabsf(mxr[i]) + 1e-6f,
+                           "%s attn_tile hd=%d nk=%d causal=%d: max %g vs %g", isa, hd, nk, causal, mx[i], mxr[i]);
+                    if (sumr[i] == 0.0f) {
+                        CHECKF(sum[i] == 0.0f, "%s attn_tile: lane %d saw nothing, sum %g", isa, i, sum[i]);
+                        continue;
+                    }
+                    worst = fmax(worst, fabs((double)sum[i] - sumr[i]) / sumr[i]);
+                    for (int d = 0; d < hd; d++) /* relative to the sum of weights: |v| <= 20 */
+                        worst = fmax(worst, fabs((double)ot[d * LN + i] - otr[d * LN + i]) / (20.0 * sumr[i]));
+                }
+                CHECKF(worst < 2e-6, "%s attn_tile hd=%d nk=%d causal=%d: %.3g", isa, hd, nk, causal, worst);
+            }
+}
+
+/* GELU kernels against the definition in double precision, over the range activations meet and far into both
+ * tails (where the float reference loses everything to cancellation: 1 + tanhf(u) is 0 below u = -9). */
+static void test_gelu(const char *isa, const struct cpu_kernels *k)
+{
+    enum { N = 4099 };
+    static float x[N], y[N];
+    for (int i = 0; i < N; i++) x[i] = i < 4000 ? (float)(i - 2000) / 150.0f : frand() * 60.0f;
+    x[N - 1] = 1e-30f;
+    x[N - 2] = -1e-30f;
+    for (int form = 0; form < 2; form++) {
+        if (!(form ? k->gelu_erf : k->gelu_tanh)) continue;
+        (form ? k->gelu_erf : k->gelu_tanh)(y, x, N);
+        double worst = 0, tail = 0;
+        for (int i = 0; i < N; i++) {
+            const double v = x[i], u = sqrt(2 / M_PI) * (v + 0.044715 * v * v * v);
+            const double want = form ? 0.5 * v * erfc(-v / sqrt(2)) : v / (1 + exp(-2 * u));
+            const double e = fabs(y[i] - want) / fabs(want);
+            if (fabs(want) < 1e-30) /* past the normal floats */
+                CHECKF(fabs(y[i]) < 1e-29, "%s gelu_%s(%g) = %g", isa, form ? "erf" : "tanh", x[i], y[i]);
+            else if (fabs(v) <= 5) worst = fmax(worst, e);
+            else tail = fmax(tail, e);
+        }
+        /* e^(-a) carries the rounding of its exponent a (about 2^-24 a, a = x^2 / 2 or 2u): the float reference is
+         * within 2.5e-6 for |x| <= 5 and 1e-5 beyond */
+        CHECKF(worst < 4e-6 && tail < 3e-5, "%s gelu_%s: worst relative error %.3g, %.3g in the tail", isa,
+               form ? "erf" : "tanh", worst, tail);
+    }
+}
+
 int main(void)
 {
     test_layout();
@@ -346,6 +426,8 @@ int main(void)
         test_gemm(names[v], &k);
         test_rows(names[v], &k, &ref);
         test_attention_tiles(names[v], &k, &ref);
+        test_attention_lanes(names[v], &k);
+        test_gelu(names[v], &k);
     }
     return test_report("test_kernels");
 }

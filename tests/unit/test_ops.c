@@ -209,11 +209,13 @@ static void attention_ref(float *y, const float *q, const float *k, const float 
 /* Short and long (several key tiles, several query tiles, odd head size) cases, with f32 and f16 keys/values. */
 static void test_attention(void)
 {
-    /* the last case is one query row over many keys: the path that splits the keys between threads */
+    /* {8, 2, 40, 250, 1}: one query row over many keys, the path that splits the keys between threads; the last
+     * two: many queries (an image's patches, a prompt), the path with the queries in vector lanes, with a head size
+     * that is no multiple of 8, and three heads per KV head (30 of the 32 lanes used) */
     static const struct { int heads, kv_heads, hd, nkv, nq; } cases[] = {
-        {4, 2, 16, 11, 5}, {8, 2, 40, 150, 40}, {8, 2, 40, 250, 1}};
-    static float q[40 * 320], k[250 * 80], v[250 * 80], kr[250 * 80], vr[250 * 80], ref[40 * 320];
-    static uint16_t kh[250 * 80], vh[250 * 80];
+        {4, 2, 16, 11, 5}, {8, 2, 40, 150, 40}, {8, 2, 40, 250, 1}, {3, 3, 36, 200, 200}, {6, 2, 20, 300, 70}};
+    static float q[200 * 108], k[300 * 108], v[300 * 108], kr[300 * 108], vr[300 * 108], ref[200 * 108];
+    static uint16_t kh[300 * 108], vh[300 * 108];
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const int heads = cases[ci].heads, kv_heads = cases[ci].kv_heads, hd = cases[ci].hd, nkv = cases[ci].nkv;
         const int kvn = nkv * kv_heads * hd;

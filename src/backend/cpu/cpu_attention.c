@@ -258,6 +258,7 @@ void cpu_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_
     jb.n_items = (int64_t)jb.n_row_tiles * p->n_kv_heads;
     const int n_keys = p->causal ? p->q_pos0 + 1 : p->n_kv;
     const bool split = q.rows == 1 && c->n_threads > 1 && n_keys >= 2 * TILE_K;
+    if (!split && cpu_attention_lanes(c, y, q, k, v, p)) return; /* many queries: cpu_attention_lanes.c */
     pthread_mutex_lock(&c->lock);
     int nth = c->n_threads;
     if (!split && (jb.n_items < 2 || (int64_t)p->n_kv * q.rows * p->n_heads * p->head_dim < 16384)) nth = 1;

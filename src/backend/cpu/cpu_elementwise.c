@@ -185,7 +185,11 @@ static void unary_rows(void *arg, int64_t r0, int64_t r1)
     for (int64_t r = r0; r < r1; r++) {
         const float *x = cpu_row(j->x, r);
         float *y = cpu_row(j->y, r);
-        if (j->kind == 0) {
+        if (j->kind == 0 && j->op == QW_UNARY_GELU_TANH && j->k->gelu_tanh) {
+            j->k->gelu_tanh(y, x, j->x.cols);
+        } else if (j->kind == 0 && j->op == QW_UNARY_GELU_ERF && j->k->gelu_erf) {
+            j->k->gelu_erf(y, x, j->x.cols);
+        } else if (j->kind == 0) {
             for (int64_t i = 0; i < j->x.cols; i++) y[i] = apply_unary(j->op, x[i]);
         } else if (j->kind == 1) {
             for (int64_t i = 0; i < j->x.cols; i++) y[i] = x[i] * j->scale + j->shift;
@@ -201,7 +205,7 @@ void cpu_unary(void *ctx, struct qw_tensor y, struct qw_tensor x, enum qw_unary 
     if (!cpu_check_f32(c, y, "unary", "y") || !cpu_check_f32(c, x, "unary", "x") ||
         !cpu_check(c, same_shape(x, y) && (unsigned)op < QW_UNARY_COUNT, "unary: shapes or op"))
         return;
-    struct unary_job j = {.y = y, .x = x, .op = op, .kind = 0};
+    struct unary_job j = {.y = y, .x = x, .op = op, .kind = 0, .k = &c->k};
     cpu_parallel(c, x.rows, x.cols * 8, unary_rows, &j);
 }
 

@@ -63,6 +63,10 @@ void cpu_linear(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_ten
 void cpu_matmul_multi(void *ctx, int n, const struct qw_tensor *y, struct qw_tensor x, const struct qw_tensor *w);
 void cpu_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
                    const struct qw_attn_params *p);
+/* Prefill attention with the queries in vector lanes (cpu_attention_lanes.c), for checked arguments: false when it
+ * does not apply (no attn_tile kernel, too few queries). */
+bool cpu_attention_lanes(struct cpu_ctx *c, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k,
+                         struct qw_tensor v, const struct qw_attn_params *p);
 void cpu_rmsnorm(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, float eps);
 void cpu_layernorm(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
                    float eps);

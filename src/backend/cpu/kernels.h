@@ -46,6 +46,27 @@ struct cpu_gemm {
     int64_t y_stride;
 };
 
+/* Prefill attention, one tile of keys for CPU_ATTN_LANES query vectors held in vector lanes (cpu_attention_lanes.c):
+ * queries transposed, so scores, the running maximum and sum, and the value sums are all per lane and nothing
+ * needs a horizontal reduction. For each lane i, with valid_i = limit ? limit[i] : n_k keys visible (0 <= valid_i
+ * <= n_k; the causal mask):
+ *   s[j][i] = sum_d k_j[d] qt[d][i]                      (j < n_k; qt already scaled)
+ *   m' = max(mx[i], s[j][i] for j < valid_i),  c = exp(mx[i] - m') (0 while mx[i] = -inf)
+ *   p_j = exp(s[j][i] - m') for j < valid_i, else 0
+ *   sum[i] = c sum[i] + sum_j p_j,   ot[d][i] = c ot[d][i] + sum_j p_j v_j[d],   mx[i] = m'
+ * A lane with no visible key so far keeps mx = -inf, sum = 0, ot = 0. k_j at k + j k_stride, v_j at v + j v_stride
+ * (f32); qt, ot [hd][CPU_ATTN_LANES]; s: scratch of CPU_ATTN_TILE x CPU_ATTN_LANES floats (n_k <= CPU_ATTN_TILE). */
+#define CPU_ATTN_LANES 32
+#define CPU_ATTN_TILE 64
+struct cpu_attn_tile {
+    const float *qt;
+    int hd, n_k;
+    const float *k, *v;
+    int64_t k_stride, v_stride;
+    const int32_t *limit; /* [CPU_ATTN_LANES] or NULL: every key visible */
+    float *ot, *mx, *sum, *s;
+};
+
 /* Weight rows [r0, r1) against all n activation rows. */
 typedef void (*cpu_gemm_fn)(const struct cpu_gemm *g, int64_t r0, int64_t r1);
 /* dot(w, x) over k values: w is one weight row (or a column slice of one) of a plain dtype, x is f32. */
@@ -69,6 +90,13 @@ struct cpu_kernels {
                        int n_k, int hd);
     /* x[i] = exp(x[i] - m) for i < n; returns the sum (accurate to a few ulp, as the reference expf). */
     float (*exp_sum)(float *x, int n, float m);
+    /* One tile of prefill attention with the queries in lanes (see struct cpu_attn_tile); NULL where a variant
+     * lacks it (attention then takes the per-query path). */
+    void (*attn_tile)(const struct cpu_attn_tile *t);
+    /* y[i] = gelu(x[i]) for i < n: the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), and the
+     * exact form 0.5 x (1 + erf(x / sqrt(2))). NULL: the op computes them with tanhf and erff. */
+    void (*gelu_tanh)(float *y, const float *x, int64_t n);
+    void (*gelu_erf)(float *y, const float *x, int64_t n);
     /* Element-wise rows. */
     void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, float eps);
     void (*swiglu)(float *y, const float *gate, const float *up, int64_t n);
@@ -96,6 +124,7 @@ float dot_f32_ref(const void *w, const float *x, int64_t k);
 float dot_f16_ref(const void *w, const float *x, int64_t k);
 float dot_bf16_ref(const void *w, const float *x, int64_t k);
 void quantize_act16_ref(const float *x, int64_t k, int16_t *q, float *d, int32_t *s);
+void attn_tile_ref(const struct cpu_attn_tile *t);
 
 /* Row conversion to f32 (embedding lookups, dequantization): n values. */
 void cpu_row_to_f32(enum qw_dtype t, const void *src, float *dst, int64_t n);

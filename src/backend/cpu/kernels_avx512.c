@@ -658,6 +658,145 @@ static void attn_accum_avx512(float *acc, int n_q, const float *p, int p_stride,
     }
 }
 
+/* ---- prefill attention with the queries in lanes (kernels.h, struct cpu_attn_tile) ----
+ *
+ * 32 lanes are two vectors. Scores: per dimension d, a broadcast key value meets the two query vectors qt[d], for
+ * 8 keys at once (16 accumulators). Values: per key j, a broadcast value meets the two probability vectors s[j],
+ * for 8 dimensions at once. No horizontal sums anywhere; the softmax bookkeeping is per lane. */
+
+INLINE void lanes_scores(const struct cpu_attn_tile *t, int j, const int JB)
+{
+    __m512 a0[8], a1[8];
+#pragma GCC unroll 8
+    for (int u = 0; u < JB; u++) a0[u] = a1[u] = _mm512_setzero_ps();
+    const float *kj = t->k + j * t->k_stride;
+    for (int d = 0; d < t->hd; d++) {
+        const __m512 q0 = _mm512_loadu_ps(t->qt + (size_t)d * 32), q1 = _mm512_loadu_ps(t->qt + (size_t)d * 32 + 16);
+#pragma GCC unroll 8
+        for (int u = 0; u < JB; u++) {
+            const __m512 kb = _mm512_set1_ps(kj[u * t->k_stride + d]);
+            a0[u] = _mm512_fmadd_ps(kb, q0, a0[u]);
+            a1[u] = _mm512_fmadd_ps(kb, q1, a1[u]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int u = 0; u < JB; u++) {
+        _mm512_storeu_ps(t->s + (size_t)(j + u) * 32, a0[u]);
+        _mm512_storeu_ps(t->s + (size_t)(j + u) * 32 + 16, a1[u]);
+    }
+}
+
+INLINE void lanes_values(const struct cpu_attn_tile *t, int d, const int DB, __m512 c0, __m512 c1, int nv)
+{
+    __m512 o0[8], o1[8];
+#pragma GCC unroll 8
+    for (int u = 0; u < DB; u++) {
+        o0[u] = _mm512_mul_ps(_mm512_loadu_ps(t->ot + (size_t)(d + u) * 32), c0);
+        o1[u] = _mm512_mul_ps(_mm512_loadu_ps(t->ot + (size_t)(d + u) * 32 + 16), c1);
+    }
+    for (int j = 0; j < nv; j++) {
+        const __m512 p0 = _mm512_loadu_ps(t->s + (size_t)j * 32), p1 = _mm512_loadu_ps(t->s + (size_t)j * 32 + 16);
+        const float *vj = t->v + j * t->v_stride + d;
+#pragma GCC unroll 8
+        for (int u = 0; u < DB; u++) {
+            const __m512 vb = _mm512_set1_ps(vj[u]);
+            o0[u] = _mm512_fmadd_ps(vb, p0, o0[u]);
+            o1[u] = _mm512_fmadd_ps(vb, p1, o1[u]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int u = 0; u < DB; u++) {
+        _mm512_storeu_ps(t->ot + (size_t)(d + u) * 32, o0[u]);
+        _mm512_storeu_ps(t->ot + (size_t)(d + u) * 32 + 16, o1[u]);
+    }
+}
+
+static void attn_tile_avx512(const struct cpu_attn_tile *t)
+{
+    _Static_assert(CPU_ATTN_LANES == 32, "two vectors of lanes");
+    __m512i l0 = _mm512_set1_epi32(t->n_k), l1 = l0;
+    int nv = t->n_k; /* keys any lane sees: the rest contribute nothing */
+    if (t->limit) {
+        l0 = _mm512_loadu_si512(t->limit);
+        l1 = _mm512_loadu_si512(t->limit + 16);
+        nv = _mm512_reduce_max_epi32(_mm512_max_epi32(l0, l1));
+    }
+    if (nv <= 0) return;
+    int j = 0;
+    for (; j + 8 <= nv; j += 8) lanes_scores(t, j, 8);
+    for (; j < nv; j++) lanes_scores(t, j, 1);
+    const __m512 ninf = _mm512_set1_ps(-INFINITY), mx0 = _mm512_loadu_ps(t->mx), mx1 = _mm512_loadu_ps(t->mx + 16);
+    __m512 m0 = mx0, m1 = mx1;
+    for (j = 0; j < nv; j++) {
+        const __m512i jv = _mm512_set1_epi32(j);
+        const __mmask16 v0 = _mm512_cmpgt_epi32_mask(l0, jv), v1 = _mm512_cmpgt_epi32_mask(l1, jv);
+        m0 = _mm512_mask_max_ps(m0, v0, m0, _mm512_loadu_ps(t->s + (size_t)j * 32));
+        m1 = _mm512_mask_max_ps(m1, v1, m1, _mm512_loadu_ps(t->s + (size_t)j * 32 + 16));
+    }
+    /* lanes with nothing visible yet keep -inf: exponents taken against 0 there, and masked */
+    const __mmask16 live0 = _mm512_cmp_ps_mask(m0, ninf, _CMP_NEQ_OQ);
+    const __mmask16 live1 = _mm512_cmp_ps_mask(m1, ninf, _CMP_NEQ_OQ);
+    const __m512 ms0 = _mm512_maskz_mov_ps(live0, m0), ms1 = _mm512_maskz_mov_ps(live1, m1);
+    const __mmask16 was0 = _mm512_cmp_ps_mask(mx0, ninf, _CMP_NEQ_OQ);
+    const __mmask16 was1 = _mm512_cmp_ps_mask(mx1, ninf, _CMP_NEQ_OQ);
+    const __m512 c0 = _mm512_maskz_mov_ps(was0, exp512(_mm512_sub_ps(mx0, ms0)));
+    const __m512 c1 = _mm512_maskz_mov_ps(was1, exp512(_mm512_sub_ps(mx1, ms1)));
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    for (j = 0; j < nv; j++) {
+        const __m512i jv = _mm512_set1_epi32(j);
+        const __mmask16 v0 = _mm512_cmpgt_epi32_mask(l0, jv), v1 = _mm512_cmpgt_epi32_mask(l1, jv);
+        float *sj = t->s + (size_t)j * 32;
+        const __m512 e0 = _mm512_maskz_mov_ps(v0, exp512(_mm512_sub_ps(_mm512_loadu_ps(sj), ms0)));
+        const __m512 e1 = _mm512_maskz_mov_ps(v1, exp512(_mm512_sub_ps(_mm512_loadu_ps(sj + 16), ms1)));
+        _mm512_storeu_ps(sj, e0);
+        _mm512_storeu_ps(sj + 16, e1);
+        s0 = _mm512_add_ps(s0, e0);
+        s1 = _mm512_add_ps(s1, e1);
+    }
+    _mm512_storeu_ps(t->sum, _mm512_fmadd_ps(_mm512_loadu_ps(t->sum), c0, s0));
+    _mm512_storeu_ps(t->sum + 16, _mm512_fmadd_ps(_mm512_loadu_ps(t->sum + 16), c1, s1));
+    _mm512_storeu_ps(t->mx, m0);
+    _mm512_storeu_ps(t->mx + 16, m1);
+    int d = 0;
+    for (; d + 8 <= t->hd; d += 8) lanes_values(t, d, 8, c0, c1, nv);
+    for (; d < t->hd; d++) lanes_values(t, d, 1, c0, c1, nv);
+}
+
+/* gelu(x) = 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3): no cancellation near 0. */
+static void gelu_tanh_avx512(float *y, const float *x, int64_t n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), a = _mm512_set1_ps(-2.0f * 0.7978845608028654f),
+                 b = _mm512_set1_ps(0.044715f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 u = _mm512_mul_ps(_mm512_fmadd_ps(_mm512_mul_ps(b, v), _mm512_mul_ps(v, v), v), a);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(v, _mm512_add_ps(one, exp512(u))));
+    }
+}
+
+/* gelu(x) = x Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2; erfc(z) for z >= 0 by the Chebyshev fit of Numerical
+ * Recipes' erfcc (relative error below 1.2e-7 everywhere), erfc(-z) = 2 - erfc(z). */
+static void gelu_erf_avx512(float *y, const float *x, int64_t n)
+{
+    static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f,  0.09678418f, -0.18628806f,
+                                0.27886807f,  -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f), two = _mm512_set1_ps(2.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 z = _mm512_mul_ps(v, _mm512_set1_ps(0.7071067811865476f));
+        __m512 az = _mm512_abs_ps(z);
+        __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(half, az, one));
+        __m512 p = _mm512_set1_ps(c[9]);
+        for (int k = 8; k >= 0; k--) p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(c[k]));
+        __m512 e = _mm512_mul_ps(t, exp512(_mm512_fnmadd_ps(az, az, p))); /* erfc(|z|) */
+        __mmask16 neg = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ);
+        __m512 onep = _mm512_mask_mov_ps(_mm512_sub_ps(two, e), neg, e); /* 1 + erf(z) */
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_mul_ps(half, v), onep));
+    }
+}
+
 /* ---- bandwidth ---- */
 
 /* Four streams a quarter of the buffer apart: one sequential stream per thread reads about 15 % below what
@@ -695,6 +834,9 @@ void cpu_kernels_avx512(struct cpu_kernels *k)
     k->attn_scores = attn_scores_avx512;
     k->attn_accum = attn_accum_avx512;
     k->exp_sum = exp_sum_avx512;
+    k->attn_tile = attn_tile_avx512;
+    k->gelu_tanh = gelu_tanh_avx512;
+    k->gelu_erf = gelu_erf_avx512;
     k->rmsnorm = rmsnorm_avx512;
     k->swiglu = swiglu_avx512;
     k->add = add_avx512;

@@ -196,7 +196,51 @@ static float exp_sum_ref(float *x, int n, float m)
     return sum;
 }
 
+void attn_tile_ref(const struct cpu_attn_tile *t)
+{
+    const int L = CPU_ATTN_LANES;
+    for (int j = 0; j < t->n_k; j++)
+        for (int i = 0; i < L; i++) {
+            float sum = 0;
+            for (int d = 0; d < t->hd; d++) sum += t->k[j * t->k_stride + d] * t->qt[(size_t)d * L + i];
+            t->s[(size_t)j * L + i] = sum;
+        }
+    for (int i = 0; i < L; i++) {
+        const int valid = t->limit ? t->limit[i] : t->n_k;
+        float m = t->mx[i];
+        for (int j = 0; j < valid; j++) m = t->s[(size_t)j * L + i] > m ? t->s[(size_t)j * L + i] : m;
+        if (m == -INFINITY) continue; /* nothing visible yet */
+        const float c = t->mx[i] == -INFINITY ? 0.0f : expf(t->mx[i] - m);
+        float sum = 0;
+        for (int j = 0; j < t->n_k; j++) {
+            float *p = &t->s[(size_t)j * L + i];
+            *p = j < valid ? expf(*p - m) : 0.0f;
+            sum += *p;
+        }
+        t->sum[i] = t->sum[i] * c + sum;
+        t->mx[i] = m;
+        for (int d = 0; d < t->hd; d++) {
+            float a = t->ot[(size_t)d * L + i] * c;
+            for (int j = 0; j < valid; j++) a += t->s[(size_t)j * L + i] * t->v[j * t->v_stride + d];
+            t->ot[(size_t)d * L + i] = a;
+        }
+    }
+}
+
 /* ---- element-wise rows ---- */
+
+/* 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)) and 0.5 x (1 + erf(z)) = 0.5 x erfc(-z): the same functions without the
+ * cancellation of 1 + tanh and 1 + erf in the negative tail. */
+static void gelu_tanh_ref(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] / (1.0f + expf(-2.0f * 0.7978845608028654f * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+}
+
+static void gelu_erf_ref(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * erfcf(x[i] * -0.7071067811865476f);
+}
 
 static void rmsnorm_ref(float *y, const float *x, const float *w, int64_t n, float eps)
 {
@@ -250,6 +294,9 @@ void cpu_kernels_ref(struct cpu_kernels *k)
     k->attn_scores = attn_scores_ref;
     k->attn_accum = attn_accum_ref;
     k->exp_sum = exp_sum_ref;
+    k->attn_tile = NULL; /* the per-query path is faster than this in scalar code: attn_tile_ref is the spec */
+    k->gelu_tanh = gelu_tanh_ref;
+    k->gelu_erf = gelu_erf_ref;
     k->rmsnorm = rmsnorm_ref;
     k->swiglu = swiglu_ref;
     k->add = add_ref;
