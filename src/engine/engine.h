@@ -32,6 +32,8 @@ struct qw_model_source {
     bool random;
     uint64_t seed;
     const char *isa;
+    int vision_blocks; /* random weights: vision blocks to build (0: the config's depth) */
+    bool vision_only;  /* random weights: the vision encoder alone (no language model: no sessions) */
 };
 
 /* qwglm_model_load with the choices above. */

@@ -100,10 +100,12 @@ qwglm_status qw_model_open(const struct qw_model_source *src, const qwglm_model_
             qw_log(&m->log, QWGLM_LOG_INFO, "loading %s: %s, %d layers, hidden %d, vocab %d, weights %s%s", name,
                    m->cfg.arch_name, m->cfg.n_layers, m->cfg.n_embd, m->cfg.n_vocab, qw_dtype_name(wt),
                    src->random ? " (random)" : "");
-            rc = src->random ? qwen3_load_random(&m->net, &m->cfg, &m->be, wt, src->seed, e)
-                             : qwen3_load(&m->net, &m->cfg, &m->st, &m->be, wt, e);
+            if (src->random && src->vision_only) rc = QWGLM_OK; /* no language model */
+            else if (src->random) rc = qwen3_load_random(&m->net, &m->cfg, &m->be, wt, src->seed, e);
+            else rc = qwen3_load(&m->net, &m->cfg, &m->st, &m->be, wt, e);
             m->dtype = public_dtype(wt);
             if (!rc && !src->random) rc = qw_model_vision_load(m, wt, e);
+            if (!rc && src->random) rc = qw_model_vision_random(m, src->config, wt, src->seed, src->vision_blocks, e);
         }
     }
     if (rc) {

@@ -3,6 +3,7 @@
 #ifndef QW_ENGINE_VISION_H
 #define QW_ENGINE_VISION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -42,6 +43,10 @@ void mm_plan_free(struct mm_plan *p);
 /* Loads the vision encoder and preprocessor settings of a Qwen3-VL checkpoint into m (a no-op for other
  * architectures and for checkpoints without model.visual weights). */
 qwglm_status qw_model_vision_load(struct qwglm_model *m, enum qw_dtype wt, struct qw_err *e);
+/* The same with random weights at the vision_config of the config.json at config (benchmarks; a no-op without
+ * one), the tower cut to max_blocks blocks when 0 < max_blocks < depth. */
+qwglm_status qw_model_vision_random(struct qwglm_model *m, const char *config, enum qw_dtype wt, uint64_t seed,
+                                    int max_blocks, struct qw_err *e);
 void qw_model_vision_free(struct qwglm_model *m);
 void qw_session_vision_free(struct qwglm_session *s);
 

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "base/fp.h"
+#include "base/log.h"
 #include "base/mem.h"
+#include "ops/quant.h"
 
 #define PREFIX "model.visual."
 
@@ -38,6 +40,7 @@ struct vl_vision {
     float *pos_table;        /* host [side * side][hidden] */
     struct vl_block *blocks; /* [depth] */
     struct vl_merger merger, deepstack[VL_MAX_DEEPSTACK];
+    uint64_t seed;           /* random weights (no checkpoint): the generator's seed */
     struct qw_tensor *owned; /* every uploaded tensor, freed with the encoder */
     int n_owned, cap_owned;
     struct qw_scratch scratch; /* grown to the largest image seen */
@@ -134,12 +137,57 @@ static qwglm_status keep(struct vl_vision *v, struct qw_tensor t, struct qw_err 
     return QWGLM_OK;
 }
 
-/* Uploads tensor PREFIX name, which must hold rows * cols values, as a rows x cols tensor of dtype. */
+/* The random generator's state for tensor name, and the spread of its values: norm weights in [0.5, 1.5],
+ * biases and the position table small, matrices with standard deviation 1 / sqrt(cols). */
+static float random_init(const struct vl_vision *v, const char *name, int64_t cols, uint64_t *state)
+{
+    *state = v->seed ^ 0x9e3779b97f4a7c15ull;
+    for (const char *p = name; *p; p++) *state = (*state ^ (uint8_t)*p) * 0x100000001b3ull;
+    if (strstr(name, "norm") && strstr(name, ".weight")) return -1.0f;
+    if (strstr(name, ".bias") || strstr(name, "pos_embed")) return 0.02f;
+    return 1.0f / sqrtf((float)cols);
+}
+
+/* A rows x cols tensor of dtype with random values (benchmarks at real shapes), generated a few MiB at a time. */
+static qwglm_status upload_random(struct vl_vision *v, const char *name, int64_t rows, int64_t cols,
+                                  enum qw_dtype dtype, struct qw_tensor *out, struct qw_err *e)
+{
+    struct qw_backend *be = v->be;
+    const size_t row = qw_row_bytes(dtype, cols);
+    size_t bytes;
+    if (!size_mul_ok(row, (size_t)rows, &bytes)) return qw_fail(e, QWGLM_ERR_ARG, "'%s' is too large", name);
+    int64_t chunk = (int64_t)((4u << 20) / (row ? row : 1));
+    chunk = chunk < 1 ? 1 : chunk > rows ? rows : chunk;
+    struct qw_buf *b;
+    qwglm_status rc = be->ops->buf_alloc(be->ctx, bytes, &b, e);
+    if (rc) return rc;
+    uint8_t *host = qw_malloc((size_t)chunk * row + 1);
+    if (!host) rc = qw_fail(e, QWGLM_ERR_NOMEM, "vision: no memory for '%s'", name);
+    uint64_t state;
+    const float sd = random_init(v, name, cols, &state);
+    for (int64_t r0 = 0; r0 < rows && !rc; r0 += chunk) {
+        const int64_t n = rows - r0 < chunk ? rows - r0 : chunk;
+        qw_random_rows(dtype, host, n, cols, sd, &state);
+        rc = be->ops->buf_write(be->ctx, b, (size_t)r0 * row, host, (size_t)n * row, e);
+    }
+    qw_free(host);
+    if (rc) {
+        be->ops->buf_free(be->ctx, b);
+        return rc;
+    }
+    *out = (struct qw_tensor){b, 0, dtype, rows, cols, cols};
+    return keep(v, *out, e);
+}
+
+/* Uploads tensor PREFIX name, which must hold rows * cols values, as a rows x cols tensor of dtype (random
+ * values when w is NULL). */
 static qwglm_status upload(struct vl_vision *v, const struct st_set *w, const char *name, int64_t rows,
                            int64_t cols, enum qw_dtype dtype, struct qw_tensor *out, struct qw_err *e)
 {
     char full[192];
     snprintf(full, sizeof full, PREFIX "%s", name);
+    if ((dtype == QW_DTYPE_Q8 || dtype == QW_DTYPE_Q4) && cols % qw_dtype_block(dtype)) dtype = QW_DTYPE_BF16;
+    if (!w) return upload_random(v, full, rows, cols, dtype, out, e);
     const struct st_tensor *t = st_set_find(w, full);
     if (!t) return qw_fail(e, QWGLM_ERR_FORMAT, "checkpoint: no tensor '%s'", full);
     enum qw_dtype src;
@@ -159,7 +207,6 @@ static qwglm_status upload(struct vl_vision *v, const struct st_set *w, const ch
     if (t->numel != rows * cols)
         return qw_fail(e, QWGLM_ERR_FORMAT, "checkpoint: tensor '%s' has %lld values, expected %lld x %lld",
                        full, (long long)t->numel, (long long)rows, (long long)cols);
-    if ((dtype == QW_DTYPE_Q8 || dtype == QW_DTYPE_Q4) && cols % qw_dtype_block(dtype)) dtype = QW_DTYPE_BF16;
     qwglm_status rc = v->be->ops->weight_upload(v->be->ctx, t->data, src, rows, cols, dtype, out, e);
     return rc ? rc : keep(v, *out, e);
 }
@@ -200,8 +247,16 @@ static qwglm_status load_merger(struct vl_vision *v, const struct st_set *w, con
 
 static qwglm_status load_pos_table(struct vl_vision *v, const struct st_set *w, struct qw_err *e)
 {
-    const struct st_tensor *t = st_set_find(w, PREFIX "pos_embed.weight");
     const int64_t n = (int64_t)v->c.pos_side * v->c.pos_side * v->c.hidden;
+    if (!w) {
+        if (!(v->pos_table = qw_malloc((size_t)n * sizeof(float))))
+            return qw_fail(e, QWGLM_ERR_NOMEM, "vision: no memory for the position table");
+        uint64_t state;
+        float sd = random_init(v, PREFIX "pos_embed.weight", v->c.hidden, &state);
+        qw_random_rows(QW_DTYPE_F32, v->pos_table, n / v->c.hidden, v->c.hidden, sd, &state);
+        return QWGLM_OK;
+    }
+    const struct st_tensor *t = st_set_find(w, PREFIX "pos_embed.weight");
     if (!t) return qw_fail(e, QWGLM_ERR_FORMAT, "checkpoint: no tensor '" PREFIX "pos_embed.weight'");
     if (t->numel != n || (t->dtype != ST_F32 && t->dtype != ST_BF16 && t->dtype != ST_F16))
         return qw_fail(e, QWGLM_ERR_FORMAT,
@@ -221,14 +276,15 @@ static qwglm_status load_pos_table(struct vl_vision *v, const struct st_set *w, 
     return QWGLM_OK;
 }
 
-qwglm_status vl_vision_load(const struct vl_vision_config *c, struct qw_backend *be, const struct st_set *w,
-                            enum qw_dtype wdtype, struct vl_vision **out, struct qw_err *e)
+static qwglm_status load_all(const struct vl_vision_config *c, struct qw_backend *be, const struct st_set *w,
+                             enum qw_dtype wdtype, uint64_t seed, struct vl_vision **out, struct qw_err *e)
 {
     *out = NULL;
     struct vl_vision *v = qw_calloc(1, sizeof *v);
     if (!v) return qw_fail(e, QWGLM_ERR_NOMEM, "vision: no memory");
     v->c = *c;
     v->be = be;
+    v->seed = seed;
     const int H = c->hidden, K = c->in_channels * c->temporal_patch * c->patch * c->patch;
     qwglm_status rc = QWGLM_OK;
     if (!(v->blocks = qw_calloc((size_t)c->depth, sizeof *v->blocks)))
@@ -265,6 +321,18 @@ qwglm_status vl_vision_load(const struct vl_vision_config *c, struct qw_backend 
     return QWGLM_OK;
 }
 
+qwglm_status vl_vision_load(const struct vl_vision_config *c, struct qw_backend *be, const struct st_set *w,
+                            enum qw_dtype wdtype, struct vl_vision **out, struct qw_err *e)
+{
+    return load_all(c, be, w, wdtype, 0, out, e);
+}
+
+qwglm_status vl_vision_load_random(const struct vl_vision_config *c, struct qw_backend *be, enum qw_dtype wdtype,
+                                   uint64_t seed, struct vl_vision **out, struct qw_err *e)
+{
+    return load_all(c, be, NULL, wdtype, seed, out, e);
+}
+
 void vl_vision_free(struct vl_vision *v)
 {
     if (!v) return;
@@ -290,6 +358,11 @@ int64_t vl_vision_tokens(const struct vl_vision *v, const struct vl_pixels *px)
 const struct vl_vision_config *vl_vision_get_config(const struct vl_vision *v)
 {
     return &v->c;
+}
+
+enum qw_dtype vl_vision_weight_dtype(const struct vl_vision *v)
+{
+    return v->blocks[0].fc1.w.dtype;
 }
 
 /* ---- host tables ---- */
@@ -400,9 +473,22 @@ static void merge(const struct vl_vision *v, const struct vl_merger *m, bool pos
     qw_linear(be, y, t2, m->fc2.w, m->fc2.b);
 }
 
+/* With w->times: waits for the ops so far and adds the time since *t0 to *acc. */
+static qwglm_status lap(const struct vl_vision *v, struct vl_work *w, double *acc, int64_t *t0, struct qw_err *e)
+{
+    if (!w->times) return QWGLM_OK;
+    qwglm_status rc = qw_sync(v->be, e);
+    int64_t t = qw_time_us();
+    *acc += (double)(t - *t0) * 1e-6;
+    *t0 = t;
+    return rc;
+}
+
 qwglm_status vl_vision_encode(const struct vl_vision *v, struct vl_work *w, const struct vl_pixels *px,
                               const struct qw_tensor *out, struct qw_err *e)
 {
+    int64_t t0 = qw_time_us();
+    struct vl_times dummy, *tm = w->times ? w->times : &dummy;
     const struct vl_vision_config *c = &v->c;
     const int64_t n = px->n_patches, H = c->hidden, M2 = (int64_t)c->merge * c->merge, nm = n / M2;
     const int64_t K = (int64_t)c->in_channels * c->temporal_patch * c->patch * c->patch;
@@ -443,6 +529,7 @@ qwglm_status vl_vision_encode(const struct vl_vision *v, struct vl_work *w, cons
 
     qw_linear(be, x, in, v->patch.w, v->patch.b);
     qw_add(be, x, x, pos);
+    if ((rc = lap(v, w, &tm->embed_s, &t0, e))) return rc;
     const struct qw_attn_params ap = {.n_heads = c->n_heads,
                                       .n_kv_heads = c->n_heads,
                                       .head_dim = c->head_dim,
@@ -465,15 +552,17 @@ qwglm_status vl_vision_encode(const struct vl_vision *v, struct vl_work *w, cons
         qw_unary(be, mlp, mlp, QW_UNARY_GELU_TANH);
         qw_linear(be, tmp, mlp, b->fc2.w, b->fc2.b);
         qw_add(be, x, x, tmp);
+        if ((rc = lap(v, w, &tm->blocks_s, &t0, e))) return rc;
         for (int d = 0; d < c->n_deepstack; d++)
             if (c->deepstack_layers[d] == l && qw_tensor_present(out[1 + d])) {
                 merge(v, &v->deepstack[d], true, x, xn, t1, t2, res);
                 qw_copy(be, out[1 + d], res);
+                if ((rc = lap(v, w, &tm->mergers_s, &t0, e))) return rc;
             }
     }
     if (qw_tensor_present(out[0])) {
         merge(v, &v->merger, false, x, xn, t1, t2, res);
         qw_copy(be, out[0], res);
     }
-    return QWGLM_OK;
+    return lap(v, w, &tm->mergers_s, &t0, e);
 }

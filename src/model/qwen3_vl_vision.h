@@ -30,8 +30,13 @@ struct vl_vision;
  * weights. */
 qwglm_status vl_vision_load(const struct vl_vision_config *c, struct qw_backend *be, const struct st_set *w,
                             enum qw_dtype wdtype, struct vl_vision **out, struct qw_err *e);
+/* The same shapes with random weights (benchmarks: no checkpoint); seed picks them. */
+qwglm_status vl_vision_load_random(const struct vl_vision_config *c, struct qw_backend *be, enum qw_dtype wdtype,
+                                   uint64_t seed, struct vl_vision **out, struct qw_err *e);
 void vl_vision_free(struct vl_vision *v);
 const struct vl_vision_config *vl_vision_get_config(const struct vl_vision *v);
+/* The dtype of the blocks' linear weights. */
+enum qw_dtype vl_vision_weight_dtype(const struct vl_vision *v);
 
 /* Work memory of encoding passes (backend scratch and host tables), grown to the largest image seen. One per
  * thread that encodes: the encoder itself is immutable once loaded and may be shared. Zero-initialise it. */
@@ -39,6 +44,13 @@ struct vl_work {
     struct qw_scratch scratch;
     float *host; /* pos [N][hidden] then cos/sin [N][head_dim] */
     size_t host_len;
+    struct vl_times *times; /* optional (benchmarks): each pass syncs between its phases and adds their times */
+};
+
+/* Seconds spent per phase, added up over passes: patch embedding with the position table (host tables and
+ * uploads included), the blocks, and the merger with the DeepStack mergers. */
+struct vl_times {
+    double embed_s, blocks_s, mergers_s;
 };
 void vl_work_free(const struct vl_vision *v, struct vl_work *w);
 

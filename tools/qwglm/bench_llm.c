@@ -21,7 +21,11 @@
 #include "cli.h"
 #include "engine/engine.h"
 
-static bool llm_wanted(const struct bench_opts *o) { return o->model || (o->config && o->random); }
+/* -p 0 -n 0: nothing to measure here (another section, --vision say, uses the model) */
+static bool llm_wanted(const struct bench_opts *o)
+{
+    return (o->model || (o->config && o->random)) && (o->n_prompt > 0 || o->n_gen > 0);
+}
 
 static size_t tensor_bytes(struct qw_tensor t) { return t.buf ? (size_t)t.rows * qw_row_bytes(t.dtype, t.cols) : 0; }
 

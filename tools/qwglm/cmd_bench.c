@@ -15,6 +15,7 @@
 static const struct bench_section *const sections[] = {
     &bench_kernels,
     &bench_llm,
+    &bench_vision,
 };
 
 #define BANDWIDTH_MIB 1024 /* 4x the 260 MiB last-level cache of the reference machine */
