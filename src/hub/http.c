@@ -249,6 +249,47 @@ qwglm_status hub_http_get(struct hub_client *c, const char *url, size_t max, cha
     return QWGLM_OK;
 }
 
+qwglm_status hub_url_get(const char *url, const struct hub_url_limits *lim, char **body, size_t *len, struct qw_err *e)
+{
+    *body = NULL;
+    *len = 0;
+    const struct hub_config none = {0}; /* no token: it is for the Hub, never for other hosts */
+    struct hub_client *c = hub_client_new(&none, lim->timeout_s);
+    if (!c) return qw_fail(e, QWGLM_ERR_NOMEM, "%.200s: cannot start libcurl", url);
+    struct hub_http h;
+    http_reset(&h);
+    struct qw_str s = {.max = lim->max_bytes}; /* past it the body callback stops the transfer */
+    struct xfer x = {.h = &h, .body = &s};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    setup(c, url, &x);
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c->curl, CURLOPT_MAXREDIRS, (long)lim->max_redirects);
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, (long)lim->timeout_s);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, (long)lim->timeout_s);
+    curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes);
+    CURLcode rc = curl_easy_perform(c->curl);
+    finish(c, rc, &x, errbuf);
+    hub_client_free(c);
+    qwglm_status st = QWGLM_OK;
+    if (rc == CURLE_FILESIZE_EXCEEDED || s.failed) /* s fails past max (or, rarely, out of memory) */
+        st = qw_fail(e, QWGLM_ERR_FORMAT, "%.200s: larger than %zu bytes", url, lim->max_bytes);
+    else if (rc == CURLE_TOO_MANY_REDIRECTS)
+        st = qw_fail(e, QWGLM_ERR_IO, "%.200s: more than %d redirects", url, lim->max_redirects);
+    else if (rc == CURLE_OPERATION_TIMEDOUT || x.stalled)
+        st = qw_fail(e, QWGLM_ERR_IO, "%.200s: no answer within %d s", url, lim->timeout_s);
+    else if (rc != CURLE_OK)
+        st = qw_fail(e, QWGLM_ERR_IO, "%.200s: %s", url, h.curl_error);
+    else if (h.status != 200)
+        st = qw_fail(e, QWGLM_ERR_IO, "%.200s: HTTP %ld", url, h.status);
+    if (st) {
+        qw_str_free(&s);
+        return st;
+    }
+    *len = s.len;
+    *body = s.data ? qw_str_take(&s) : qw_strndup("", 0);
+    return *body ? QWGLM_OK : qw_fail(e, QWGLM_ERR_NOMEM, "%.200s: no memory", url);
+}
+
 void hub_http_fetch(struct hub_client *c, const char *url, uint64_t offset, const struct hub_sink *sink,
                     struct hub_http *h)
 {

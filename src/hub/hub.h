@@ -156,6 +156,16 @@ void hub_client_free(struct hub_client *c);
 qwglm_status hub_http_get(struct hub_client *c, const char *url, size_t max, char **body, size_t *len,
                           struct hub_http *h, struct qw_err *e);
 
+/* One GET of a URL that is not the Hub's (an image a client names): http and https only (redirects too), no
+ * credentials, the answer in memory. Errors name the URL and the reason: the HTTP status, larger than max_bytes,
+ * more than max_redirects redirects, no answer within timeout_s (the whole transfer), libcurl's message. */
+struct hub_url_limits {
+    size_t max_bytes;
+    int max_redirects, timeout_s;
+};
+qwglm_status hub_url_get(const char *url, const struct hub_url_limits *lim, char **body, size_t *len,
+                         struct qw_err *e);
+
 /* Receives the body of one file transfer: return false to abort it (write error, cancel). */
 struct hub_sink {
     bool (*begin)(void *user, long status, uint64_t range_start, bool partial); /* first body byte */

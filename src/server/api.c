@@ -167,7 +167,8 @@ static bool b64_decode(const char *in, size_t n, uint8_t *out, size_t *out_n)
 }
 
 /* An image_url part: {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}} (or the URL as a
- * plain string). Only data: URLs: the server fetches nothing on a client's behalf. */
+ * plain string). data: URLs are decoded here; http(s) URLs, file:// URLs and absolute paths are recorded for
+ * api_fetch_images (api_images.c), which the server runs only where it was enabled. */
 static bool parse_image(const struct json_value *part, struct api_request *r, const char *p, struct api_error *err)
 {
     const struct json_value *iu = json_get(part, "image_url");
@@ -177,8 +178,16 @@ static bool parse_image(const struct json_value *part, struct api_request *r, co
     if (r->n_images == API_MAX_IMAGES)
         return api_fail(err, 400, p, "more than %d images in one request", API_MAX_IMAGES);
     const char *u = url->u.str, *comma = memchr(u, ',', url->n);
+    if (api_is_http_url(u) || api_is_file_url(u)) {
+        if (strlen(u) != url->n || url->n > 8192)
+            return api_fail(err, 400, p, "'%s': the URL is over 8192 bytes or holds a NUL byte", p);
+        if (!(r->image_urls[r->n_images] = qw_strndup(u, url->n))) return nomem(err);
+        snprintf(r->image_params[r->n_images], sizeof r->image_params[0], "%s", p);
+        r->n_images++;
+        return true;
+    }
     if (url->n < 5 || strncmp(u, "data:", 5) != 0)
-        return api_fail(err, 400, p, "'%s': only data: URLs are accepted (base64-encoded image bytes)", p);
+        return api_fail(err, 400, p, "'%s': the URL must be data:, http(s)://, file:// or an absolute path", p);
     if (!comma || comma - u < 12 || strncmp(comma - 7, ";base64", 7) != 0)
         return api_fail(err, 400, p, "'%s': the data: URL must be base64-encoded (data:image/png;base64,...)", p);
     size_t n = url->n - (size_t)(comma + 1 - u), n_bytes = 0;
@@ -428,7 +437,10 @@ void api_request_free(struct api_request *r)
     qw_free(r->model);
     qw_free(r->prompt);
     for (int i = 0; i < r->n_stop; i++) qw_free(r->stop[i]);
-    for (int i = 0; i < r->n_images; i++) qwglm_image_free(r->images[i]);
+    for (int i = 0; i < r->n_images; i++) {
+        qwglm_image_free(r->images[i]);
+        qw_free(r->image_urls[i]);
+    }
     memset(r, 0, sizeof *r);
     r->top_k = r->max_tokens = r->enable_thinking = -1;
 }

@@ -60,14 +60,36 @@ struct api_request {
     int enable_thinking;           /* -1: the template's default, 0 off, 1 on */
     char *stop[API_MAX_STOP];
     int n_stop;
-    qwglm_image *images[API_MAX_IMAGES]; /* image_url parts (data: URLs), decoded, in message order; owned */
+    qwglm_image *images[API_MAX_IMAGES]; /* image_url parts, decoded, in message order; owned */
     int n_images;
+    /* Parts that name their image (an http(s) URL, a file:// URL or an absolute path): api_parse records them with
+     * images[i] NULL, api_fetch_images fetches and decodes them. NULL for data: URLs. Owned. */
+    char *image_urls[API_MAX_IMAGES];
+    char image_params[API_MAX_IMAGES][64]; /* the part, for errors: "messages[0].content[1]" */
 };
 
 /* Parses body[0..n) as a request of the given kind. On failure fills err (status 400 with the field named) and
  * returns false; r is then empty. Unknown fields are ignored, as other OpenAI-compatible servers do. */
 bool api_parse(enum api_kind kind, const char *body, size_t n, struct api_request *r, struct api_error *err);
 void api_request_free(struct api_request *r);
+
+/* Where images named by URL or path may come from (qwglm serve --allow-image-urls, --allow-image-files DIR). */
+#define API_URL_TIMEOUT_S 30     /* the whole fetch of one image, connecting included */
+#define API_URL_MAX_REDIRECTS 5
+struct api_image_source {
+    bool allow_urls;       /* fetch http:// and https:// URLs */
+    const char *files_dir; /* the real path (realpath) of the folder file URLs and paths may name; NULL: none */
+    size_t max_bytes;      /* the largest image fetched or read (the server's --max-body) */
+    int timeout_s;         /* 0: API_URL_TIMEOUT_S */
+};
+
+/* Fetches or reads every image of r that api_parse left as a URL or path, and decodes it into r->images. Fails
+ * with a 400 naming the part, the URL and the reason (not enabled, HTTP status, too large, timed out, outside the
+ * folder, undecodable). Blocks for the network: call it with no lock held. */
+bool api_fetch_images(struct api_request *r, const struct api_image_source *src, struct api_error *err);
+/* Whether an image URL is http(s), or a file:// URL / absolute path. */
+bool api_is_http_url(const char *u);
+bool api_is_file_url(const char *u);
 
 /* Fills err and returns false, so callers write `return api_fail(err, 400, ...)`. */
 bool api_fail(struct api_error *err, int status, const char *param, const char *fmt, ...)

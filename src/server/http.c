@@ -251,7 +251,8 @@ static MHD_RESULT handle_completion(struct srv *srv, struct MHD_Connection *c, s
     struct api_error err;
     struct srv_job *j = job_new();
     if (!j) return http_fail(srv, c, cn, 500, NULL, "out of memory%s%s", "", "");
-    if (!api_parse(kind, cn->body.data ? cn->body.data : "", cn->body.len, &j->req, &err)) {
+    if (!api_parse(kind, cn->body.data ? cn->body.data : "", cn->body.len, &j->req, &err) ||
+        !api_fetch_images(&j->req, &srv->images, &err)) { /* this connection's thread; no engine lock held */
         job_release(j);
         return http_send_error(srv, c, cn, &err);
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,6 +144,25 @@ int srv_run(const struct srv_config *cfg)
 
     char err[512];
     int port = 0, rc = 0;
+    srv->images = (struct api_image_source){.allow_urls = cfg->allow_image_urls, .max_bytes = cfg->max_body};
+#if !defined(QWGLM_HAVE_HUB)
+    if (cfg->allow_image_urls) {
+        fprintf(stderr, "qwglm serve: --allow-image-urls: this build has no libcurl\n");
+        progress_free(&srv->progress);
+        qw_free(srv);
+        return 1;
+    }
+#endif
+    if (cfg->image_files_dir) {
+        struct stat st;
+        if (!realpath(cfg->image_files_dir, srv->image_dir) || stat(srv->image_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "qwglm serve: --allow-image-files %s: not a folder\n", cfg->image_files_dir);
+            progress_free(&srv->progress);
+            qw_free(srv);
+            return 1;
+        }
+        srv->images.files_dir = srv->image_dir;
+    }
     if (!http_start(srv, &port, err, sizeof err)) {
         fprintf(stderr, "qwglm serve: %s\n", err);
         progress_free(&srv->progress);
@@ -159,6 +179,8 @@ int srv_run(const struct srv_config *cfg)
     else
         say("the web app is not built: serving the API only. Build it with scripts/build.sh%s%s", "", "");
     if (cfg->api_key) say("API key required (Authorization: Bearer ...)%s%s", "", "");
+    if (cfg->allow_image_urls) say("image_url parts may name http(s) URLs: the server fetches them%s%s", "", "");
+    if (srv->images.files_dir) say("image_url parts may name files in %s%s", srv->images.files_dir, "");
 
     struct loader ld = {.srv = srv, .main_thread = pthread_self()};
     pthread_t loader;

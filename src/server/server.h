@@ -26,6 +26,9 @@ struct srv_config {
     int audio_parallel;             /* Parakeet handles and voice sets (each serves one request at a time) */
     double max_audio_seconds;       /* longest audio transcribed */
     size_t max_audio_bytes;         /* largest uploaded audio file */
+    /* images that image_url parts name instead of carrying (docs/server.md) */
+    bool allow_image_urls;          /* fetch http(s) URLs (a client makes the server connect where it says) */
+    const char *image_files_dir;    /* file:// URLs and absolute paths inside this folder; NULL: none */
 };
 
 /* Runs until SIGINT or SIGTERM, then shuts down gracefully. Returns the process exit status. */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/str.h"
+#include "server/api.h"
 #include "server/audio.h"
 #include "server/engine.h"
 #include "server/metrics.h"
@@ -46,6 +47,8 @@ struct srv {
     char model_name[256];
     char web_root[PATH_MAX]; /* empty: no web app */
     long long t_start;       /* unix seconds */
+    struct api_image_source images; /* where named images may come from */
+    char image_dir[PATH_MAX];        /* realpath of cfg->image_files_dir */
 };
 
 void progress_init(struct srv_progress *p);

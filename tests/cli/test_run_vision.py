@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """qwglm run with images: the Qwen3-VL fixture from its PNG files (one pad per image, expanded by the engine)
-against the reference's greedy tokens and decode-step logits, the token budget flags, and bad image input.
+against the reference's greedy tokens and decode-step logits, the same images named by file:// and http URLs
+(a local HTTP server), the token budget flags, and bad image input.
 
 Usage: test_run_vision.py QWGLM_BINARY   (run from the repository root)
 """
+import functools
+import http.server
 import json
 import os
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 
 QWGLM = sys.argv[1]
 FIX = "tests/fixtures/qwen3-vl-micro"
@@ -57,6 +61,23 @@ with tempfile.TemporaryDirectory() as tmp:
         err = max(abs(a - b) for a, b in zip(ours, decode)) / max(abs(b) for b in decode)
         check(err < 2e-3, f"decode logits from the PNG files: rel err {err}")  # the issue's end-to-end bound
 
+    # the images named by file:// and http URLs give the same tokens
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=FIX)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    here = os.path.abspath(FIX).replace("%", "%25").replace(" ", "%20")
+    for named in ([f"file://{here}/image0.png", f"file://{here}/image1.png"],
+                  [f"{base}/image0.png", f"{base}/image1.png"]):
+        r = run("--image", named[0], "--image", named[1], "--prompt-ids", short, "-n", str(len(case["greedy"])),
+                "--temp", "0", "--dtype", "f32", "--json")
+        check(r.returncode == 0 and json.loads(r.stdout)["tokens"] == case["greedy"],
+              f"{named[0]}: exit {r.returncode}: {r.stdout} {r.stderr}")
+
     # a token budget shrinks the images: fewer prompt tokens, still a valid run
     r = run(*IMAGES, "--prompt-ids", short, "-n", "1", "--temp", "0", "--image-max-tokens", "16", "--json")
     check(r.returncode == 0, f"budget: exit {r.returncode}: {r.stderr}")
@@ -70,6 +91,8 @@ with tempfile.TemporaryDirectory() as tmp:
         (["--image", f"{FIX}/config.json", "--prompt-ids", "1,151655"], "not a PNG, JPEG, WebP, GIF or BMP"),
         (["--image", bad, "--prompt-ids", "1,151655"], "bad.png"),
         (["--prompt-ids", "1,151655,151655,151655,2", "--image", f"{FIX}/image0.png"], "3 placeholder tokens"),
+        (["--image", f"{base}/missing.png", "--prompt-ids", "1,151655"], "missing.png: HTTP 404"),
+        (["--image", "file://elsewhere/a.png", "--prompt-ids", "1,151655"], "not a file:///PATH URL"),
     ]
     for args, want in cases:
         r = run(*args, "-n", "1")
@@ -77,6 +100,7 @@ with tempfile.TemporaryDirectory() as tmp:
               f"{args}: exit {r.returncode}, stderr {r.stderr!r}, wanted one line with {want!r}")
     r = run("--image-max-tokens", "zero", "--prompt-ids", "1")
     check(r.returncode == 2, f"bad budget flag: exit {r.returncode}")
+    httpd.shutdown()
 
 print(f"{0 if failures else 1} passed, {failures} failed")
 sys.exit(1 if failures else 0)

@@ -34,6 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct api_request r;
     struct api_error err;
     if (!api_parse(kind, (const char *)data + 1, size - 1, &r, &err)) return 0;
+    /* images named by URL or path: refused here (nothing enabled), never fetched */
+    const struct api_image_source none = {.max_bytes = 1 << 20};
+    if (!api_fetch_images(&r, &none, &err) && err.status != 400) __builtin_trap();
     if (kind == API_COMPLETION) stream_text(&r, r.prompt, data[0]);
     for (int i = 0; i < r.n_messages; i++) {
         stream_text(&r, r.messages[i].content, data[0]);

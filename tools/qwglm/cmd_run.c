@@ -7,6 +7,10 @@
 #include "cli.h"
 #include "commands.h"
 #include "textio.h"
+#if defined(QWGLM_HAVE_HUB)
+#include "base/mem.h"
+#include "hub/hub.h"
+#endif
 
 static const char usage_text[] =
     "usage: qwglm run -m DIR|ORG/NAME[@REV] (-p TEXT | --prompt-ids 1,2,3) [options]\n"
@@ -20,7 +24,8 @@ static const char usage_text[] =
     "  --raw                 tokenize TEXT as it is, without the chat template\n"
     "  --hide-reasoning      do not print the reasoning\n"
     "  --prompt-ids LIST     the prompt as comma-separated token ids (prints ids, not text)\n"
-    "  --image FILE          an image (PNG, JPEG, WebP, GIF, BMP) for the next <|image_pad|> run of the prompt\n"
+    "  --image FILE|URL      an image (PNG, JPEG, WebP, GIF, BMP) for the next <|image_pad|> run of the prompt:\n"
+    "                        a file, a file:// URL or an http(s) URL (fetched: at most 256 MiB, 60 s)\n"
     "                        (151652,151655,151653 places one; repeat --image in prompt order)\n"
     "  --image-min-tokens N, --image-max-tokens N\n"
     "                        bound the tokens per image (default: the model's, 64 to 16384)\n"
@@ -79,6 +84,56 @@ static void print_ids(const int32_t *ids, int n)
     putchar('[');
     for (int i = 0; i < n; i++) printf(i ? ", %d" : "%d", ids[i]);
     putchar(']');
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* --image: a file, a file:///PATH URL (percent-decoded), or an http(s) URL fetched with libcurl. */
+static qwglm_status load_image(const char *arg, qwglm_image **out, char *err)
+{
+    if (strncmp(arg, "http://", 7) == 0 || strncmp(arg, "https://", 8) == 0) {
+#if defined(QWGLM_HAVE_HUB)
+        const struct hub_url_limits lim = {.max_bytes = 256u << 20, .max_redirects = 5, .timeout_s = 60};
+        struct qw_err e = {0};
+        char *body;
+        size_t n;
+        if (hub_url_get(arg, &lim, &body, &n, &e)) {
+            snprintf(err, QWGLM_ERR_SIZE, "cannot fetch %.230s", e.msg);
+            return e.status;
+        }
+        qwglm_status st = qwglm_image_decode(body, n, out, err);
+        qw_free(body);
+        return st;
+#else
+        snprintf(err, QWGLM_ERR_SIZE, "%.200s: this build cannot fetch URLs (no libcurl)", arg);
+        return QWGLM_ERR_ARG;
+#endif
+    }
+    if (strncmp(arg, "file://", 7) != 0) return qwglm_image_load(arg, out, err);
+    const char *u = arg + 7;
+    if (strncmp(u, "localhost/", 10) == 0) u += 9;
+    char path[4096];
+    size_t o = 0;
+    bool ok = u[0] == '/';
+    for (; ok && *u; u++) {
+        int c = (unsigned char)*u;
+        if (c == '%') {
+            int hi = hex_digit(u[1]), lo = hi < 0 ? -1 : hex_digit(u[2]);
+            c = hi < 0 || lo < 0 ? 0 : hi * 16 + lo;
+            u += 2;
+        }
+        ok = c != 0 && o + 1 < sizeof path;
+        if (ok) path[o++] = (char)c;
+    }
+    path[o] = '\0';
+    if (!ok) {
+        snprintf(err, QWGLM_ERR_SIZE, "%.200s: not a file:///PATH URL", arg);
+        return QWGLM_ERR_ARG;
+    }
+    return qwglm_image_load(path, out, err);
 }
 
 int cmd_run(int argc, char **argv)
@@ -222,7 +277,7 @@ int cmd_run(int argc, char **argv)
         goto done;
     }
     for (int i = 0; i < n_images; i++)
-        if (qwglm_image_load(image_paths[i], &images[i], err)) {
+        if (load_image(image_paths[i], &images[i], err)) {
             cli_error(cmd, "%s", err);
             goto done;
         }

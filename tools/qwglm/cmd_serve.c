@@ -32,7 +32,10 @@ static void usage(FILE *out)
             "                       /v1/audio/speech and spoken replies (repeat for more; the first is the default)\n"
             "  --audio-parallel N   speech requests served at once (each loads its own copy; default 1)\n"
             "  --max-audio-seconds S  longest audio transcribed (default 3600)\n"
-            "  --max-audio-bytes N  largest uploaded audio file (default 26214400)\n",
+            "  --max-audio-bytes N  largest uploaded audio file (default 26214400)\n"
+            "  --allow-image-urls   image_url parts may name http(s) URLs, which the server fetches (at most\n"
+            "                       --max-body bytes, 30 s, 5 redirects); off by default\n"
+            "  --allow-image-files DIR  image_url parts may name files inside DIR (file:///PATH or /PATH)\n",
             DEFAULT_MODEL);
 }
 
@@ -73,6 +76,10 @@ int cmd_serve(int argc, char **argv)
             if (!(c.dtype = cli_value(cmd, argc, argv, &i))) return 2;
         } else if (strcmp(a, "--asr-model") == 0) {
             if (!(c.asr_model = cli_value(cmd, argc, argv, &i))) return 2;
+        } else if (strcmp(a, "--allow-image-urls") == 0) {
+            c.allow_image_urls = true;
+        } else if (strcmp(a, "--allow-image-files") == 0) {
+            if (!(c.image_files_dir = cli_value(cmd, argc, argv, &i))) return 2;
         } else if (strcmp(a, "--voice") == 0) {
             if (c.n_voices == (int)(sizeof c.voices / sizeof c.voices[0]))
                 return cli_usage_error(cmd, "at most %d --voice options", c.n_voices);
