@@ -326,6 +326,16 @@ static void run_job(struct slot *sl, struct srv_job *j)
     }
     j->t_end_us = qw_time_us();
     update_metrics(sl->s, j);
+    /* The slot is free, with its cache on record, before the client can learn that the reply ended: a follow-up
+     * request sent at once must find it idle (and its prompt prefix), not busy with the reply just sent. A job
+     * assigned now runs when this one returns (slot_main). */
+    struct sched *s = sl->s;
+    pthread_mutex_lock(&s->mu);
+    sl->job = NULL;
+    s->n_running--;
+    pthread_cond_broadcast(&s->idle_cv);
+    assign_locked(s);
+    pthread_mutex_unlock(&s->mu);
     job_on_end(j);
     pthread_mutex_lock(&j->mu);
     j->state = JOB_DONE;
@@ -343,13 +353,9 @@ static void *slot_main(void *arg)
         if (!sl->job) break;
         struct srv_job *j = sl->job;
         pthread_mutex_unlock(&s->mu);
-        run_job(sl, j);
+        run_job(sl, j); /* frees the slot (sl->job) at its end */
         job_release(j);
         pthread_mutex_lock(&s->mu);
-        sl->job = NULL;
-        s->n_running--;
-        pthread_cond_broadcast(&s->idle_cv);
-        assign_locked(s);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
