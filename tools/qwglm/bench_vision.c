@@ -8,7 +8,8 @@
  *                  encoding and the language model's prefill of every token, image tokens included
  *
  * FLOPs count 2 per multiply-add: the linear layers, and attention's q.k and p.v (4 n^2 hidden per block for
- * n patches; the tower attends over the whole image). With --vision-blocks N (random weights) the tower is
+ * n patches; the tower attends over the whole image). --image-max-tokens N resizes the screen to fit N tokens
+ * first. With --vision-blocks N (random weights) the tower is
  * built N blocks deep and the config's depth is estimated as embed + depth x (measured time per block) +
  * mergers. */
 #include <stdio.h>
@@ -26,7 +27,7 @@
 
 static struct {
     bool on, no_prefill;
-    long blocks;
+    long blocks, max_tokens;
 } vopt;
 
 static int vision_flag(int argc, char **argv, int *i)
@@ -36,6 +37,13 @@ static int vision_flag(int argc, char **argv, int *i)
         vopt.on = true;
     } else if (strcmp(a, "--vision-no-prefill") == 0) {
         vopt.on = vopt.no_prefill = true;
+    } else if (strcmp(a, "--image-max-tokens") == 0) {
+        const char *v = cli_value("bench", argc, argv, i);
+        if (!v || !cli_parse_int(v, 1, 1 << 20, &vopt.max_tokens)) {
+            if (v) cli_usage_error("bench", "--image-max-tokens: a number of tokens, not '%s'", v);
+            return -1;
+        }
+        vopt.on = true;
     } else if (strcmp(a, "--vision-blocks") == 0) {
         const char *v = cli_value("bench", argc, argv, i);
         if (!v || !cli_parse_int(v, 1, 256, &vopt.blocks)) {
@@ -184,11 +192,14 @@ static int vision_run(const struct bench_opts *o, struct bench_out *out)
     make_screen(rgb);
     if (qw_image_from_rgb(rgb, SCREEN_W, SCREEN_H, NULL, &im, &e)) goto fail;
 
-    /* preprocessing */
+    /* preprocessing, within the token budget */
+    struct vl_preproc pp = m->preproc;
+    const qwglm_image_budget budget = {0, (int)vopt.max_tokens};
+    if (vopt.max_tokens) vl_preproc_set_tokens(&pp, 0, vopt.max_tokens);
     for (int r = 0; r < reps; r++) {
         vl_pixels_free(&px);
         double t0 = bench_now();
-        if (vl_preprocess(&m->preproc, &im, &px, &e)) goto fail;
+        if (vl_preprocess(&pp, &im, &px, &e)) goto fail;
         t_pre[r] = bench_now() - t0;
     }
     const int64_t n = px.n_patches, nt = vl_vision_tokens(m->vision, &px);
@@ -299,7 +310,7 @@ static int vision_run(const struct bench_opts *o, struct bench_out *out)
             memset(&tm, 0, sizeof tm);
             if (qwglm_session_truncate(s, 0)) goto sfail;
             double t0 = bench_now();
-            if (qwglm_session_eval_images(s, ids, ni, &qi, 1, NULL, NULL)) goto sfail;
+            if (qwglm_session_eval_images(s, ids, ni, &qi, 1, &budget, NULL)) goto sfail;
             tokens = qwglm_session_n_past(s);
             if (r < 0) continue;
             t_pf[r] = bench_now() - t0;
