@@ -179,7 +179,8 @@ static void test_conv1d_fused(void)
                  {50, 32, 1, 7, 1, 1, 3, 3},  {26, 7, 2, 4, 1, 1, 0, 3},   {3, 9, 40, 5, 1, 1, 2, 2},
                  {61, 24, 48, 1, 1, 1, 0, 0}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        int T = cases[ci].t_in, Ci = cases[ci].c_in, Co = cases[ci].c_out, K = cases[ci].k, xs = Ci + 3;
+        int T = cases[ci].t_in, Ci = cases[ci].c_in, Co = cases[ci].c_out, K = cases[ci].k;
+        int xs = ci % 2 ? Ci : Ci + 3; /* whole rows (the narrow path for 1 or 2 outputs) or a column view */
         struct qw_conv1d_params p = {K, cases[ci].stride, cases[ci].dil, 1, cases[ci].pl, cases[ci].pr};
         int To = (int)qw_conv1d_out_len(T, &p);
         static float x[64 * 40], w[70 * 32 * 7], wp[70 * 32 * 7], b[70];
@@ -188,12 +189,12 @@ static void test_conv1d_fused(void)
         fill(w, (size_t)Co * Ci * K);
         fill(b, (size_t)Co);
         qw_conv1d_weight(w, wp, Co, Ci, K);
-        struct qw_tensor xt = qw_cols(make(T, xs, x), 1, Ci), wt = make(Co, (int64_t)K * Ci, wp),
+        struct qw_tensor xt = qw_cols(make(T, xs, x), xs - Ci, Ci), wt = make(Co, (int64_t)K * Ci, wp),
                          bt = make(1, Co, b), yt = make(To, Co, NULL);
-        /* x is columns 1 .. Ci of rows of xs values */
+        /* x is the last Ci columns of rows of xs values */
         static float xr[64 * 40];
         for (int t = 0; t < T; t++)
-            for (int c = 0; c < Ci; c++) xr[t * xs + c] = x[t * xs + 1 + c];
+            for (int c = 0; c < Ci; c++) xr[t * xs + c] = x[t * xs + xs - Ci + c];
         conv1d_ref(acc, xr, xs, T, Ci, w, b, Co, &p);
         struct conv_args args = {yt, xt, wt, bt, p};
         char what[64];

@@ -16,7 +16,6 @@
 #define MAX_CIN 4096     /* input channels of the packed path (the zero row) */
 #define MAX_PHASES 32    /* conv_transpose1d strides of the packed path */
 #define MAX_TAPS 32      /* taps of conv1d, and per phase of conv_transpose1d */
-#define ROWS_PER_ITEM 12 /* output (or input) rows per work item: the AVX-512 tile height, two AVX2 tiles */
 #define PIECES_PER_THREAD 8 /* items are handed out in this many pieces per thread, first come first served */
 
 static const float zero_row[MAX_CIN];
@@ -28,14 +27,14 @@ struct packed_job {
     struct cpu_conv cv[MAX_PHASES];  /* one per phase (conv1d: one) */
     int64_t q_lo[MAX_PHASES], n_q[MAX_PHASES];
     int64_t tap[MAX_PHASES][MAX_TAPS];
-    int64_t n_items, piece; /* items of ROWS_PER_ITEM rows, handed out piece items at a time */
+    int64_t item_rows, n_items, piece; /* items of a kernel tile's rows, handed out piece items at a time */
     atomic_long next;
 };
 
 static void packed_items(void *arg, int64_t i0, int64_t i1)
 {
     const struct packed_job *j = arg;
-    const int64_t a = i0 * ROWS_PER_ITEM, b = i1 * ROWS_PER_ITEM < j->rows ? i1 * ROWS_PER_ITEM : j->rows;
+    const int64_t a = i0 * j->item_rows, b = i1 * j->item_rows < j->rows ? i1 * j->item_rows : j->rows;
     for (int r = 0; r < j->n_phases; r++) {
         /* phase r's own rows q' = q - q_lo[r] that fall in the input block [a, b) */
         int64_t q0 = a - j->q_lo[r], q1 = b - j->q_lo[r];
@@ -57,9 +56,11 @@ static void packed_thunk(void *arg, int ith, int nth)
     }
 }
 
-static void run_packed(struct cpu_ctx *c, struct packed_job *j, int64_t work_per_item)
+static void run_packed(struct cpu_ctx *c, struct packed_job *j, int64_t work_per_row)
 {
-    j->n_items = (j->rows + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM;
+    j->item_rows = c->k.conv_rows > 0 ? c->k.conv_rows : 1;
+    j->n_items = (j->rows + j->item_rows - 1) / j->item_rows;
+    const int64_t work_per_item = work_per_row * j->item_rows;
     if (c->n_threads == 1 || j->n_items < 2 || j->n_items * work_per_item < 65536) {
         packed_items(j, 0, j->n_items);
         return;
@@ -311,7 +312,7 @@ bool cpu_conv1d_packed(struct cpu_ctx *c, struct qw_tensor y, struct qw_tensor x
         for (int k = 0; k < p->kernel; k++) j.tap[0][k] = (int64_t)k * p->dilation - p->pad_left;
         j.cv[0].tap = j.tap[0];
         place_rows(&j.cv[0], y, ep, 0, 1);
-        run_packed(c, &j, ROWS_PER_ITEM * y.cols * w.cols);
+        run_packed(c, &j, y.cols * w.cols);
     }
     pthread_mutex_unlock(&c->lock);
     return true;
@@ -348,7 +349,7 @@ bool cpu_conv_transpose1d_packed(struct cpu_ctx *c, struct qw_tensor y, struct q
             if (j.n_q[r]) place_rows(cv, y, ep, lo * S + r - p->pad_left, S);
             if (j.n_q[r] && lo + j.n_q[r] > j.rows) j.rows = lo + j.n_q[r];
         }
-        run_packed(c, &j, ROWS_PER_ITEM * y.cols * w.cols);
+        run_packed(c, &j, y.cols * w.cols);
     }
     pthread_mutex_unlock(&c->lock);
     return true;

@@ -102,6 +102,7 @@ struct cpu_kernels {
      * depends on all of them: the machine's read bandwidth test. */
     uint64_t (*read_bytes)(const void *p, size_t n);
     cpu_conv_fn conv; /* see struct cpu_conv */
+    int conv_rows;    /* output rows of conv's tiles: callers split work in multiples of it */
     /* y[i] = x[i] >= 0 ? x[i] : slope x[i] (y may be x); y[i] = tanh(a[i]) sigmoid(b[i]) (WaveNet's gate; SIMD
      * variants compute tanh and sigmoid from exp, within a few 1e-8 of the reference absolutely). */
     void (*leaky_relu)(float *y, const float *x, int64_t n, float slope);

@@ -467,6 +467,7 @@ void cpu_kernels_avx2(struct cpu_kernels *k)
     k->add = add_avx2;
     k->read_bytes = read_bytes_avx2;
     k->conv = conv_avx2; /* kernels_conv_avx2.c */
+    k->conv_rows = 6;
     k->leaky_relu = leaky_relu_avx2;
     k->tanh_sigmoid = tanh_sigmoid_avx2;
 }

@@ -725,6 +725,7 @@ void cpu_kernels_avx512(struct cpu_kernels *k)
     k->add = add_avx512;
     k->read_bytes = read_bytes_avx512;
     k->conv = conv_avx512; /* kernels_conv_avx512.c */
+    k->conv_rows = 14;
     k->leaky_relu = leaky_relu_avx512;
     k->tanh_sigmoid = tanh_sigmoid_avx512;
 }

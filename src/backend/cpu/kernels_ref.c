@@ -266,6 +266,7 @@ void cpu_kernels_ref(struct cpu_kernels *k)
     k->add = add_ref;
     k->read_bytes = read_bytes_ref;
     k->conv = conv_ref;
+    k->conv_rows = 8;
     k->leaky_relu = leaky_relu_ref;
     k->tanh_sigmoid = tanh_sigmoid_ref;
 }
