@@ -394,6 +394,23 @@ class PullTest(unittest.TestCase):
                          ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                           "tokenizer_config.json"])
 
+    def test_bench_and_quantize_through_the_hub(self):
+        """bench -m and quantize -m take ORG/NAME like run: the same logits hash as the local folder, and a
+        quantized copy that runs."""
+        hashes = []
+        for model in (SMALL, os.path.join("tests", "fixtures", "qwen3-small")):
+            p = subprocess.run([QWGLM, "bench", "-m", model, "-p", "4", "-n", "2", "--reps", "1", "--threads", "1",
+                                "--bandwidth-mib", "8", "--json"], env=self.env, capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            hashes.append(json.loads(p.stdout)["logits_hash"])
+        self.assertEqual(hashes[0], hashes[1])
+        out = os.path.join(self.tmp, "small-q8")
+        p = subprocess.run([QWGLM, "quantize", "-m", SMALL, "-o", out, "--dtype", "q8", "-q"], env=self.env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.isfile(os.path.join(out, "model.safetensors")))
+
     def test_speak_downloads_the_voice(self):
         """qwglm speak -m ORG/NAME: the voice repository is pulled and speaks exactly as the local fixture."""
         out = [os.path.join(self.tmp, n) for n in ("hub.wav", "local.wav")]

@@ -26,7 +26,7 @@ static const char usage_text[] =
     "Measures the machine's read bandwidth, then prefill and decode speed of a model (real weights, or random ones\n"
     "at the shapes of a config.json), and kernels on their own. Every figure is a median over --reps runs.\n"
     "\n"
-    "  -m, --model DIR       model directory\n"
+    "  -m, --model DIR       model directory, or ORG/NAME[@REV] from the Hub (downloaded when missing)\n"
     "  --config FILE         config.json to benchmark with --random weights (no checkpoint needed)\n"
     "  --random              random weights at the config's shapes\n"
     "  --dtype TYPE          f32, bf16, q8 or q4 (default: the checkpoint's; --matvec: all four)\n"
@@ -206,6 +206,11 @@ int cmd_bench(int argc, char **argv)
     if (o.config && !o.random) return cli_usage_error(cmd, "--config benchmarks random weights: add --random");
     if (o.random && !o.config && !bench_tts.wanted(&o)) return cli_usage_error(cmd, "--random needs --config FILE");
     if (o.model && o.config) return cli_usage_error(cmd, "give -m DIR or --config FILE, not both");
+    static char model_dir[4096];
+    if (o.model) {
+        if (cli_resolve_model(cmd, o.model, model_dir, sizeof model_dir)) return 1; /* a folder, or ORG/NAME */
+        o.model = model_dir;
+    }
     bool any = false;
     for (int s = 0; s < n_sections; s++) any |= sections[s]->wanted(&o);
     if (!any) return cli_usage_error(cmd, "nothing to measure: give -m DIR, --config FILE --random, --matvec or --tts-config FILE --random");

@@ -9,8 +9,9 @@
 static const char usage_text[] =
     "usage: qwglm quantize -m DIR -o OUT --dtype q4|q8|bf16|f32 [--threads N] [-v]\n"
     "\n"
-    "Converts the language model's matrices of the checkpoint in DIR (bf16, f16 or f32) and writes OUT/model.safetensors\n"
-    "with the quantized tensors described in its metadata, plus DIR's config, tokenizer and template files.\n"
+    "Converts the language model's matrices of the checkpoint in DIR (or ORG/NAME[@REV] from the Hub; bf16, f16 or\n"
+    "f32) and writes OUT/model.safetensors with the quantized tensors described in its metadata, plus DIR's config,\n"
+    "tokenizer and template files.\n"
     "OUT then loads with `qwglm run -m OUT` like any model directory, reading the weights in place.\n"
     "The embedding and LM head take a higher precision than the layers (q8 with q4 layers, bf16 with q8 layers):\n"
     "see docs/quantization.md.\n";
@@ -45,6 +46,9 @@ int cmd_quantize(int argc, char **argv)
         }
     }
     if (!dir || !out || dtype < 0) return cli_usage_error(cmd, "need -m DIR, -o OUT and --dtype");
+    static char model_dir[4096];
+    if (cli_resolve_model(cmd, dir, model_dir, sizeof model_dir)) return 1; /* a folder, or ORG/NAME */
+    dir = model_dir;
     if (strcmp(dir, out) == 0) return cli_usage_error(cmd, "-o must be another directory than -m");
     static const enum qw_dtype map[] = {[QWGLM_DTYPE_F32] = QW_DTYPE_F32, [QWGLM_DTYPE_BF16] = QW_DTYPE_BF16,
                                         [QWGLM_DTYPE_Q8] = QW_DTYPE_Q8, [QWGLM_DTYPE_Q4] = QW_DTYPE_Q4};

@@ -57,17 +57,21 @@ test('a message streams its reply token by token', async () => {
   await page.locator('label', { hasText: 'Max tokens' }).locator('input').fill('300');
   await page.locator('[aria-label="Close settings"]').click();
   await page.locator('[data-testid="composer"]').fill(first);
+  // the reply grows while it streams: every length the last reply has on screen, recorded as the page changes
+  // (polling would depend on how fast the model is)
+  await page.evaluate(() => {
+    window.__replyLengths = [];
+    new MutationObserver(() => {
+      const all = document.querySelectorAll('[data-testid="message-assistant"]');
+      if (all.length) window.__replyLengths.push(all[all.length - 1].innerText.length);
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  });
   await page.keyboard.press('Enter');
   const reply = lastReply();
   await reply.waitFor();
-  // the reply grows while it streams
-  const lengths = [];
-  for (let i = 0; i < 12; i++) {
-    lengths.push((await reply.innerText()).length);
-    await page.waitForTimeout(120);
-  }
-  assert.ok(new Set(lengths).size >= 3, `reply did not grow gradually: ${lengths}`);
   await page.locator('[data-testid="regenerate"]').waitFor({ timeout: 20000 });
+  const lengths = await page.evaluate(() => window.__replyLengths);
+  assert.ok(new Set(lengths).size >= 3, `reply did not grow gradually: ${lengths}`);
   const text = await reply.innerText();
   assert.match(text, /^Assistant\s+schn schn schn schn/);
   assert.match(await page.locator('[data-testid="speed"]').innerText(), /tok\/s/);
