@@ -213,7 +213,9 @@ int cmd_bench(int argc, char **argv)
     }
     bool any = false;
     for (int s = 0; s < n_sections; s++) any |= sections[s]->wanted(&o);
-    if (!any) return cli_usage_error(cmd, "nothing to measure: give -m DIR, --config FILE --random, --matvec or --tts-config FILE --random");
+    if (!any)
+        return cli_usage_error(cmd, "nothing to measure: give -m DIR, --config FILE --random, --matvec or "
+                                    "--tts-config FILE --random");
 
     /* the roofline every section compares against, with the same threads and kernels */
     struct qw_backend be;

@@ -177,7 +177,8 @@ static size_t packed_floats(int64_t c_in, int64_t n_out, int kernel, int phases)
 {
     size_t f = 0;
     int taps[MAX_TAPS] = {0};
-    for (int r = 0; r < (phases ? phases : 1); r++) f += cpu_conv_packed_floats(phase_taps(kernel, phases, r, taps), c_in, n_out);
+    for (int r = 0; r < (phases ? phases : 1); r++)
+        f += cpu_conv_packed_floats(phase_taps(kernel, phases, r, taps), c_in, n_out);
     return f;
 }
 

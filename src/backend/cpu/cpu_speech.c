@@ -114,7 +114,8 @@ struct gate_job {
 static void gate_rows(void *arg, int64_t r0, int64_t r1)
 {
     const struct gate_job *j = arg;
-    for (int64_t r = r0; r < r1; r++) j->k->tanh_sigmoid(cpu_row(j->y, r), cpu_row(j->a, r), cpu_row(j->b, r), j->y.cols);
+    for (int64_t r = r0; r < r1; r++)
+        j->k->tanh_sigmoid(cpu_row(j->y, r), cpu_row(j->a, r), cpu_row(j->b, r), j->y.cols);
 }
 
 void cpu_tanh_sigmoid_mul(void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b)
