@@ -11,7 +11,8 @@ fi
 mkdir -p build-wasm
 clang --target=wasm32-wasi --sysroot=/usr -isystem /usr/include/wasm32-wasi -L/usr/lib/wasm32-wasi -msimd128 -O2 \
     -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -Iinclude -Itests \
-    src/backend/cpu/kernels_ref.c src/backend/cpu/kernels_wasm.c src/backend/cpu/cpu_dispatch.c \
+    src/backend/cpu/kernels_ref.c src/backend/cpu/kernels_conv_ref.c src/backend/cpu/kernels_wasm.c \
+    src/backend/cpu/cpu_dispatch.c \
     src/ops/quant.c src/ops/ops.c src/base/mem.c tests/unit/test_kernels.c \
     -Wl,-z,stack-size=8388608 -o build-wasm/test_kernels.wasm
 node --no-warnings -e '

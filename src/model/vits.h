@@ -18,6 +18,7 @@
 #define VITS_MAX_RB_CONVS 4  /* dilated convs per resblock */
 #define VITS_MAX_IDS 4096    /* phoneme ids of one sentence */
 #define VITS_MAX_FRAMES 8192 /* frames (256 samples each) of one sentence: about 95 s at 22050 Hz */
+#define VITS_SCRATCH_KEEP ((size_t)256 << 20) /* bytes of scratch a voice keeps between sentences */
 
 /* A Conv / ConvTranspose node: weights in the op layout, parameters from the node's attributes. */
 struct vits_conv {
@@ -67,6 +68,13 @@ struct vits_model {
     struct vits_conv rb2[VITS_MAX_UPS * VITS_MAX_KERNELS][VITS_MAX_RB_CONVS]; /* resblock "1" only */
 
     struct qw_tensor emb_g; /* [n_speakers, gin], multi-speaker voices */
+
+    /* the last synthesis (vits_synth): microseconds of the text encoder with the duration predictor, the flow
+     * (with the prior sample) and the decoder */
+    int64_t t_encode_us, t_flow_us, t_decode_us;
+    int dec_chunk; /* output rows of a decoder stage per chunk; 0: chosen by the stage's width (tests set it) */
+    struct qw_buf *scratch[2]; /* activations, kept from one sentence to the next (up to VITS_SCRATCH_KEEP) */
+    size_t scratch_cap[2];
 
     struct qw_backend *be;
     struct qw_buf **bufs;

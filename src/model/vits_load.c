@@ -504,6 +504,8 @@ done:
 void vits_free(struct vits_model *m)
 {
     if (!m) return;
+    for (int i = 0; i < 2; i++)
+        if (m->be) m->be->ops->buf_free(m->be->ctx, m->scratch[i]);
     for (int i = 0; i < m->n_bufs; i++) m->be->ops->buf_free(m->be->ctx, m->bufs[i]);
     qw_free(m->bufs);
     memset(m, 0, sizeof *m);

@@ -179,6 +179,16 @@ struct qw_relattn_params {
     float scale;
 };
 
+/* What a fused convolution does after the sum: y = scale ((conv(x) + b + res) + res2), then act = leaky_relu(y,
+ * slope). HiFi-GAN's residual blocks in one pass each: a block's sum, the running sum over the blocks of a stage
+ * and its mean, and the activated input of the next convolution. */
+struct qw_conv_epilogue {
+    struct qw_tensor res, res2; /* [T_out, C_out] added, or absent; must not overlap y */
+    float scale;                /* 1: none */
+    struct qw_tensor act;       /* [T_out, C_out] written, or absent; either y itself or not overlapping it */
+    float slope;
+};
+
 struct qw_backend_ops {
     const char *name;
     void (*free)(void *ctx);
@@ -193,7 +203,9 @@ struct qw_backend_ops {
     qwglm_status (*buf_read)(void *ctx, struct qw_buf *b, size_t off, void *dst, size_t n, struct qw_err *e);
     /* Weights: converts rows x cols values of src (F32, F16 or BF16, row-major) to dst_dtype in new backend memory.
      * A backend may keep src itself when no conversion is needed and it can read host memory (CPU + mmap):
-     * src must then outlive the tensor. */
+     * src must then outlive the tensor, unchanged. Weights change only through buf_write: a backend may keep a
+     * rearranged copy of a weight (the CPU backend's packed convolution weights) until its buffer is written or
+     * freed. */
     qwglm_status (*weight_upload)(void *ctx, const void *src, enum qw_dtype src_dtype, int64_t rows, int64_t cols,
                                   enum qw_dtype dst_dtype, struct qw_tensor *out, struct qw_err *e);
     /* Submits queued work, waits, and returns the first error since the last sync (copied into e). */
@@ -257,6 +269,14 @@ struct qw_backend_ops {
     /* y[i] = x @ w[i]^T for i < n <= QW_MULTI_MAX: products sharing their input (q, k, v; gate, up), so x is
      * converted once and the threads make one pass over all the weights. */
     void (*matmul_multi)(void *ctx, int n, const struct qw_tensor *y, struct qw_tensor x, const struct qw_tensor *w);
+    /* conv1d / conv_transpose1d followed by the epilogue ep (see struct qw_conv_epilogue). */
+    void (*conv1d_fused)(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                         const struct qw_conv1d_params *p, const struct qw_conv_epilogue *ep);
+    void (*conv_transpose1d_fused)(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                                   struct qw_tensor b, const struct qw_conv1d_params *p,
+                                   const struct qw_conv_epilogue *ep);
+    /* y = tanh(a) * sigmoid(b) (WaveNet's gated activation); y, a, b of one shape. */
+    void (*tanh_sigmoid_mul)(void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b);
 };
 
 struct qw_backend {
@@ -344,6 +364,47 @@ static inline void qw_conv_transpose1d(struct qw_backend *be, struct qw_tensor y
                                        struct qw_tensor w, struct qw_tensor b, const struct qw_conv1d_params *p)
 {
     be->ops->conv_transpose1d(be->ctx, y, x, w, b, p);
+}
+static inline void qw_conv_epilogue_apply(struct qw_backend *be, struct qw_tensor y, const struct qw_conv_epilogue *ep)
+{
+    if (qw_tensor_present(ep->res)) qw_add(be, y, y, ep->res);
+    if (qw_tensor_present(ep->res2)) qw_add(be, y, y, ep->res2);
+    if (ep->scale != 1.0f) be->ops->affine(be->ctx, y, y, ep->scale, 0.0f);
+    if (qw_tensor_present(ep->act)) be->ops->leaky_relu(be->ctx, ep->act, y, ep->slope);
+}
+static inline void qw_conv1d_fused(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                                   struct qw_tensor b, const struct qw_conv1d_params *p,
+                                   const struct qw_conv_epilogue *ep)
+{
+    if (be->ops->conv1d_fused) {
+        be->ops->conv1d_fused(be->ctx, y, x, w, b, p, ep);
+        return;
+    }
+    be->ops->conv1d(be->ctx, y, x, w, b, p);
+    qw_conv_epilogue_apply(be, y, ep);
+}
+static inline void qw_conv_transpose1d_fused(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x,
+                                             struct qw_tensor w, struct qw_tensor b, const struct qw_conv1d_params *p,
+                                             const struct qw_conv_epilogue *ep)
+{
+    if (be->ops->conv_transpose1d_fused) {
+        be->ops->conv_transpose1d_fused(be->ctx, y, x, w, b, p, ep);
+        return;
+    }
+    be->ops->conv_transpose1d(be->ctx, y, x, w, b, p);
+    qw_conv_epilogue_apply(be, y, ep);
+}
+/* Without the fused op, a and b are overwritten by their activations. */
+static inline void qw_tanh_sigmoid_mul(struct qw_backend *be, struct qw_tensor y, struct qw_tensor a,
+                                       struct qw_tensor b)
+{
+    if (be->ops->tanh_sigmoid_mul) {
+        be->ops->tanh_sigmoid_mul(be->ctx, y, a, b);
+        return;
+    }
+    be->ops->unary(be->ctx, a, a, QW_UNARY_TANH);
+    be->ops->unary(be->ctx, b, b, QW_UNARY_SIGMOID);
+    be->ops->mul(be->ctx, y, a, b);
 }
 static inline void qw_leaky_relu(struct qw_backend *be, struct qw_tensor y, struct qw_tensor x, float slope)
 {

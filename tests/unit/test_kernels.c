@@ -1,6 +1,6 @@
 /* Every kernel variant this machine runs (and this build has) against the scalar reference, on odd sizes and
  * tails: matrix products of every weight dtype over ranges of rows, activation quantization (bit-exact),
- * conversions, attention tiles, exp and the element-wise rows. Plus the quantized formats themselves: layout,
+ * conversions, attention tiles, exp, the element-wise rows and the convolution tiles. Plus the quantized formats themselves: layout,
  * round trip and error bounds. */
 #include <math.h>
 #include <string.h>
@@ -406,6 +406,89 @@ static void test_gelu(const char *isa, const struct cpu_kernels *k)
     }
 }
 
+/* ---- convolution tiles and the speech rows ---- */
+
+/* One conv call of a variant against the reference on the same packed weights: a range of output rows whose
+ * inputs run past both ends of x (zero rows), every epilogue term, columns past n_out left alone. */
+static void compare_conv(const char *isa, const struct cpu_kernels *k, int64_t c_in, int64_t n_out, int n_taps,
+                         int64_t x_step, int dil, int64_t q0, int64_t q1, int ep)
+{
+    enum { T = 41, YS = 80 };
+    static float x[T * 40], w[70 * 7 * 40], wp[3 * 7 * 40 * 32], bias[70], res[T * YS], res2[T * YS];
+    static float y[T * YS], yr[T * YS], act[T * YS], actr[T * YS];
+    static const float zero[40];
+    fill(x, T * c_in, 1.0f);
+    fill(w, n_out * n_taps * c_in, 0.5f);
+    fill(bias, n_out, 1.0f);
+    fill(res, T * YS, 1.0f);
+    fill(res2, T * YS, 1.0f);
+    int taps[8];
+    int64_t tap[8];
+    for (int j = 0; j < n_taps; j++) taps[j] = j, tap[j] = (int64_t)j * dil - (int64_t)dil * (n_taps - 1) / 2;
+    cpu_conv_pack(w, n_taps * c_in, c_in, n_out, taps, n_taps, wp);
+    for (int i = 0; i < T * YS; i++) y[i] = yr[i] = act[i] = actr[i] = 42.0f;
+    struct cpu_conv cv = {.x = x, .x_rows = T / x_step, .x_stride = c_in, .x_step = x_step, .c_in = c_in,
+                          .n_taps = n_taps, .tap = tap, .zero = zero, .w = wp, .n_out = n_out,
+                          .bias = ep & 1 ? bias : NULL, .res = ep & 2 ? res : NULL, .res2 = ep & 4 ? res2 : NULL,
+                          .y = y, .act = ep & 8 ? act : NULL, .y_stride = YS, .res_stride = YS, .res2_stride = YS,
+                          .act_stride = YS, .scale = ep & 16 ? 0.25f : 1.0f, .slope = 0.1f};
+    k->conv(&cv, q0, q1);
+    cv.y = yr;
+    cv.act = ep & 8 ? actr : NULL;
+    conv_ref(&cv, q0, q1);
+    double worst = 0;
+    bool untouched = true;
+    for (int64_t q = 0; q < T; q++)
+        for (int64_t o = 0; o < YS; o++) {
+            size_t i = (size_t)(q * YS + o);
+            if (q < q0 || q >= q1 || o >= n_out) {
+                untouched &= y[i] == 42.0f && act[i] == 42.0f;
+                continue;
+            }
+            double d = fabs((double)y[i] - yr[i]) / (1.0 + fabs((double)yr[i]));
+            if (ep & 8) d = fmax(d, fabs((double)act[i] - actr[i]) / (1.0 + fabs((double)actr[i])));
+            if (!(d <= worst)) worst = d;
+        }
+    CHECKF(worst < 1e-5 && untouched, "%s conv c_in=%lld n_out=%lld taps=%d step=%lld dil=%d rows [%lld,%lld) ep=%d: "
+           "error %.3g%s", isa, (long long)c_in, (long long)n_out, n_taps, (long long)x_step, dil, (long long)q0,
+           (long long)q1, ep, worst, untouched ? "" : ", wrote outside its rows or columns");
+}
+
+static void test_conv(const char *isa, const struct cpu_kernels *k)
+{
+    static const int64_t c_ins[] = {1, 3, 16, 37};
+    static const int64_t n_outs[] = {1, 5, 16, 17, 32, 33, 70};
+    for (size_t a = 0; a < sizeof c_ins / sizeof c_ins[0]; a++)
+        for (size_t b = 0; b < sizeof n_outs / sizeof n_outs[0]; b++) {
+            compare_conv(isa, k, c_ins[a], n_outs[b], 3, 1, 1, 0, 41, 1 | 2 | 8);
+            compare_conv(isa, k, c_ins[a], n_outs[b], 7, 1, 3, 5, 30, 31);
+            compare_conv(isa, k, c_ins[a], n_outs[b], 2, 2, 1, 1, 20, 4 | 16);
+            compare_conv(isa, k, c_ins[a], n_outs[b], 1, 1, 1, 13, 14, 0);
+        }
+}
+
+static void test_speech_rows(const char *isa, const struct cpu_kernels *k, const struct cpu_kernels *ref)
+{
+    static float x[203], b[203], y[203], yr[203];
+    for (int64_t n = 1; n <= 203; n += 17) {
+        fill(x, n, 4.0f);
+        fill(b, n, 8.0f);
+        k->leaky_relu(y, x, n, 0.1f);
+        ref->leaky_relu(yr, x, n, 0.1f);
+        CHECKF(memcmp(y, yr, (size_t)n * 4) == 0, "%s leaky_relu n=%lld", isa, (long long)n);
+        memcpy(y, x, (size_t)n * 4);
+        k->leaky_relu(y, y, n, 0.01f); /* in place */
+        ref->leaky_relu(yr, x, n, 0.01f);
+        CHECKF(memcmp(y, yr, (size_t)n * 4) == 0, "%s leaky_relu in place n=%lld", isa, (long long)n);
+        x[0] = 60.0f, b[0] = -100.0f; /* saturated tails */
+        k->tanh_sigmoid(y, x, b, n);
+        ref->tanh_sigmoid(yr, x, b, n);
+        double worst = 0;
+        for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)y[i] - yr[i]));
+        CHECKF(worst < 1e-6, "%s tanh_sigmoid n=%lld: %.3g", isa, (long long)n, worst);
+    }
+}
+
 int main(void)
 {
     test_layout();
@@ -428,6 +511,8 @@ int main(void)
         test_attention_tiles(names[v], &k, &ref);
         test_attention_lanes(names[v], &k);
         test_gelu(names[v], &k);
+        test_conv(names[v], &k);
+        test_speech_rows(names[v], &k, &ref);
     }
     return test_report("test_kernels");
 }

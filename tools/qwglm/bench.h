@@ -67,5 +67,6 @@ struct bench_section {
 extern const struct bench_section bench_kernels; /* bench_kernels.c: --matvec */
 extern const struct bench_section bench_llm;     /* bench_llm.c: -m DIR or --config FILE --random */
 extern const struct bench_section bench_vision;  /* bench_vision.c: --vision */
+extern const struct bench_section bench_tts;     /* bench_tts.c: --tts-config FILE --random, --tts-voice FILE */
 
 #endif

@@ -15,13 +15,14 @@
 static const struct bench_section *const sections[] = {
     &bench_kernels,
     &bench_llm,
+    &bench_tts,
     &bench_vision,
 };
 
 #define BANDWIDTH_MIB 1024 /* 4x the 260 MiB last-level cache of the reference machine */
 
 static const char usage_text[] =
-    "usage: qwglm bench (-m DIR | --config FILE --random | --matvec) [options]\n"
+    "usage: qwglm bench (-m DIR | --config FILE --random | --matvec | --tts-config FILE --random) [options]\n"
     "\n"
     "Measures the machine's read bandwidth, then prefill and decode speed of a model (real weights, or random ones\n"
     "at the shapes of a config.json), and kernels on their own. Every figure is a median over --reps runs.\n"
@@ -204,7 +205,7 @@ int cmd_bench(int argc, char **argv)
         if (r == 0) return cli_usage_error(cmd, "unknown option '%s' (see qwglm bench --help)", argv[i]);
     }
     if (o.config && !o.random) return cli_usage_error(cmd, "--config benchmarks random weights: add --random");
-    if (o.random && !o.config) return cli_usage_error(cmd, "--random needs --config FILE");
+    if (o.random && !o.config && !bench_tts.wanted(&o)) return cli_usage_error(cmd, "--random needs --config FILE");
     if (o.model && o.config) return cli_usage_error(cmd, "give -m DIR or --config FILE, not both");
     static char model_dir[4096];
     if (o.model) {
@@ -213,7 +214,9 @@ int cmd_bench(int argc, char **argv)
     }
     bool any = false;
     for (int s = 0; s < n_sections; s++) any |= sections[s]->wanted(&o);
-    if (!any) return cli_usage_error(cmd, "nothing to measure: give -m DIR, --config FILE --random or --matvec");
+    if (!any)
+        return cli_usage_error(cmd, "nothing to measure: give -m DIR, --config FILE --random, --matvec or "
+                                    "--tts-config FILE --random");
 
     /* the roofline every section compares against, with the same threads and kernels */
     struct qw_backend be;

@@ -112,8 +112,8 @@ static qwglm_status cpu_buf_alloc(void *ctx, size_t bytes, struct qw_buf **out, 
 
 static void cpu_buf_free(void *ctx, struct qw_buf *b)
 {
-    (void)ctx;
     if (!b) return;
+    if (b->packed) cpu_conv_cache_drop(ctx, b);
     if (b->owned) qw_free(b->data);
     qw_free(b);
 }
@@ -121,8 +121,8 @@ static void cpu_buf_free(void *ctx, struct qw_buf *b)
 static qwglm_status cpu_buf_write(void *ctx, struct qw_buf *b, size_t off, const void *src, size_t n,
                                   struct qw_err *e)
 {
-    (void)ctx;
     if (!b || off > b->size || n > b->size - off) return qw_fail(e, QWGLM_ERR_ARG, "cpu: write out of bounds");
+    if (b->packed) cpu_conv_cache_drop(ctx, b);
     if (n) memcpy(b->data + off, src, n);
     return QWGLM_OK;
 }
@@ -238,6 +238,8 @@ static void cpu_free(void *ctx)
         for (int i = 0; i < c->n_threads; i++) qw_free(c->thread[i].p);
     qw_free(c->thread);
     qw_free(c->act.p);
+    qw_free(c->conv_w.p);
+    cpu_conv_cache_free(c);
     qw_free(c->prof);
     pthread_mutex_destroy(&c->lock);
     qw_free(c);
@@ -273,6 +275,9 @@ static const struct qw_backend_ops cpu_ops = {
     .spline_inverse = cpu_spline_inverse,
     .conv2d = cpu_conv2d,
     .attention_relpos = cpu_attention_relpos,
+    .conv1d_fused = cpu_conv1d_fused,
+    .conv_transpose1d_fused = cpu_conv_transpose1d_fused,
+    .tanh_sigmoid_mul = cpu_tanh_sigmoid_mul,
 };
 
 qwglm_status cpu_backend_create_isa(int n_threads, const char *isa, struct qw_backend *out, struct qw_err *e)

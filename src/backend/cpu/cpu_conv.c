@@ -55,6 +55,12 @@ static void conv_rows(void *arg, int64_t t0, int64_t t1)
 void cpu_conv1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
                 const struct qw_conv1d_params *p)
 {
+    cpu_conv1d_fused(ctx, y, x, w, b, p, NULL);
+}
+
+void cpu_conv1d_fused(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                      const struct qw_conv1d_params *p, const struct qw_conv_epilogue *ep)
+{
     struct cpu_ctx *c = ctx;
     if (!cpu_check_f32(c, y, "conv1d", "y") || !cpu_check_f32(c, x, "conv1d", "x") ||
         !cpu_check_bounds(c, w, "conv1d", "w"))
@@ -74,8 +80,10 @@ void cpu_conv1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_ten
         return;
     if (qw_tensor_present(b) && (!cpu_check_f32(c, b, "conv1d", "b") || !cpu_check(c, b.cols == y.cols, "conv1d: b")))
         return;
-    if (cpu_conv1d_tiled(c, y, x, w, b, p)) return;
+    if (ep && !cpu_conv_epilogue_ok(c, y, ep, "conv1d")) return;
+    if (cpu_conv1d_packed(c, y, x, w, b, p, ep)) return;
     struct conv_job j = {y, x, w, b, *p, c->k.dot[w.dtype]};
     bool depthwise = cg == 1 && p->groups == y.cols && w.dtype == QW_DTYPE_F32;
     cpu_parallel(c, y.rows, y.cols * w.cols, depthwise ? depthwise_rows : conv_rows, &j);
+    if (ep) cpu_conv_epilogue(c, y, ep);
 }

@@ -14,6 +14,7 @@ struct qw_buf {
     uint8_t *data;
     size_t size;
     bool owned; /* false: wraps caller memory (an mmapped checkpoint) */
+    bool packed; /* convolution weights in it have a packed copy (cpu_conv_packed.c) */
 };
 
 /* Memory an op reuses from call to call: grown when a larger request comes (so a decode loop, once warm, never
@@ -32,6 +33,8 @@ struct cpu_ctx {
     pthread_mutex_t lock;
     struct cpu_scratch act;     /* activations converted for a product (struct cpu_act16 or bf16 rows) */
     struct cpu_scratch *thread; /* [n_threads] per-thread tiles (attention) */
+    struct cpu_scratch conv_w;  /* convolution weights packed per call when the cache is full */
+    struct cpu_conv_cache *conv_cache; /* packed convolution weights (cpu_conv_packed.c) */
     /* profiling (cpu_profile.c): the table installed while it runs and the one it wraps */
     struct cpu_profile *prof;
     struct qw_backend_ops prof_ops;
@@ -80,12 +83,28 @@ void cpu_softmax(void *ctx, struct qw_tensor x);
 void cpu_copy(void *ctx, struct qw_tensor y, struct qw_tensor x);
 void cpu_conv1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
                 const struct qw_conv1d_params *p);
-/* The tiled f32 path of conv1d (groups 1, C_in a multiple of 8); false when it does not apply. */
-bool cpu_conv1d_tiled(struct cpu_ctx *c, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
-                      struct qw_tensor b, const struct qw_conv1d_params *p);
+void cpu_conv1d_fused(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                      const struct qw_conv1d_params *p, const struct qw_conv_epilogue *ep);
 void cpu_conv_transpose1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
                           const struct qw_conv1d_params *p);
+void cpu_conv_transpose1d_fused(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                                struct qw_tensor b, const struct qw_conv1d_params *p, const struct qw_conv_epilogue *ep);
+/* The packed f32 paths (cpu_conv_packed.c), after the shapes are checked; ep may be NULL. false when they do not
+ * apply (weights not f32, groups > 1, too many channels or taps). */
+bool cpu_conv1d_packed(struct cpu_ctx *c, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                       struct qw_tensor b, const struct qw_conv1d_params *p, const struct qw_conv_epilogue *ep);
+bool cpu_conv_transpose1d_packed(struct cpu_ctx *c, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                                 struct qw_tensor b, const struct qw_conv1d_params *p,
+                                 const struct qw_conv_epilogue *ep);
+/* Drops the packed copies of weights in b (written or freed); frees the cache (backend teardown). */
+void cpu_conv_cache_drop(struct cpu_ctx *c, struct qw_buf *b);
+void cpu_conv_cache_free(struct cpu_ctx *c);
+/* The epilogue as separate passes over y, for the paths without a fused one. */
+void cpu_conv_epilogue(struct cpu_ctx *c, struct qw_tensor y, const struct qw_conv_epilogue *ep);
+/* The epilogue's tensors match y (op names the op in the message). */
+bool cpu_conv_epilogue_ok(struct cpu_ctx *c, struct qw_tensor y, const struct qw_conv_epilogue *ep, const char *op);
 void cpu_leaky_relu(void *ctx, struct qw_tensor y, struct qw_tensor x, float slope);
+void cpu_tanh_sigmoid_mul(void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b);
 void cpu_attention_rel(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v,
                        struct qw_tensor ek, struct qw_tensor ev, const struct qw_rel_attn_params *p);
 void cpu_spline_inverse(void *ctx, struct qw_tensor x, struct qw_tensor c, const struct qw_spline_params *p);

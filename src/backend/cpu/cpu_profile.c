@@ -74,6 +74,46 @@ static void p_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struc
     record(c, "attention", t0, kv, 4.0 * pairs * p->n_heads * p->head_dim);
 }
 
+/* Convolutions: 2 x multiply-adds (conv1d: T_out C_out K C_in / groups; transposed: T_in C_in C_out K); bytes are
+ * the weights'. */
+static void conv_record(struct cpu_ctx *c, const char *name, double t0, struct qw_tensor w, double macs)
+{
+    record(c, name, t0, (double)w.rows * (double)qw_row_bytes(w.dtype, w.cols), 2.0 * macs);
+}
+
+static void p_conv1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                     const struct qw_conv1d_params *p)
+{
+    double t0 = now_s();
+    ORIG((struct cpu_ctx *)ctx)->conv1d(ctx, y, x, w, b, p);
+    conv_record(ctx, "conv1d", t0, w, (double)y.rows * (double)y.cols * (double)w.cols);
+}
+
+static void p_conv1d_fused(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                           const struct qw_conv1d_params *p, const struct qw_conv_epilogue *ep)
+{
+    double t0 = now_s();
+    ORIG((struct cpu_ctx *)ctx)->conv1d_fused(ctx, y, x, w, b, p, ep);
+    conv_record(ctx, "conv1d_fused", t0, w, (double)y.rows * (double)y.cols * (double)w.cols);
+}
+
+static void p_conv_transpose1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                               struct qw_tensor b, const struct qw_conv1d_params *p)
+{
+    double t0 = now_s();
+    ORIG((struct cpu_ctx *)ctx)->conv_transpose1d(ctx, y, x, w, b, p);
+    conv_record(ctx, "conv_transpose1d", t0, w, (double)x.rows * (double)y.cols * (double)w.cols);
+}
+
+static void p_conv_transpose1d_fused(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                                     struct qw_tensor b, const struct qw_conv1d_params *p,
+                                     const struct qw_conv_epilogue *ep)
+{
+    double t0 = now_s();
+    ORIG((struct cpu_ctx *)ctx)->conv_transpose1d_fused(ctx, y, x, w, b, p, ep);
+    conv_record(ctx, "conv_transpose1d_fused", t0, w, (double)x.rows * (double)y.cols * (double)w.cols);
+}
+
 #define WRAP(op, params, args, label)                                                                              \
     static void p_##op params                                                                                      \
     {                                                                                                              \
@@ -90,9 +130,30 @@ WRAP(rope, (void *ctx, struct qw_tensor x, struct qw_tensor cs, int nh, int hd),
 WRAP(add, (void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b), (ctx, y, a, b), "add")
 WRAP(mul, (void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b), (ctx, y, a, b), "mul")
 WRAP(swiglu, (void *ctx, struct qw_tensor y, struct qw_tensor g, struct qw_tensor u), (ctx, y, g, u), "swiglu")
-WRAP(unary, (void *ctx, struct qw_tensor y, struct qw_tensor x, enum qw_unary op), (ctx, y, x, op), "unary")
+static void p_unary(void *ctx, struct qw_tensor y, struct qw_tensor x, enum qw_unary op)
+{
+    static const char *const names[] = {"unary silu", "unary gelu_tanh", "unary gelu_erf", "unary relu",
+                                        "unary tanh", "unary sigmoid",   "unary exp"};
+    _Static_assert(sizeof names / sizeof names[0] == QW_UNARY_COUNT, "unary names");
+    double t0 = now_s();
+    ORIG((struct cpu_ctx *)ctx)->unary(ctx, y, x, op);
+    record(ctx, (unsigned)op < QW_UNARY_COUNT ? names[op] : "unary", t0, 0, 0);
+}
+
 WRAP(softmax, (void *ctx, struct qw_tensor x), (ctx, x), "softmax")
 WRAP(copy, (void *ctx, struct qw_tensor y, struct qw_tensor x), (ctx, y, x), "copy")
+WRAP(layernorm, (void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b, float eps),
+     (ctx, y, x, w, b, eps), "layernorm")
+WRAP(affine, (void *ctx, struct qw_tensor y, struct qw_tensor x, float s, float b), (ctx, y, x, s, b), "affine")
+WRAP(tanh_sigmoid_mul, (void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b), (ctx, y, a, b),
+     "tanh_sigmoid_mul")
+WRAP(leaky_relu, (void *ctx, struct qw_tensor y, struct qw_tensor x, float s), (ctx, y, x, s), "leaky_relu")
+WRAP(attention_rel,
+     (void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k, struct qw_tensor v, struct qw_tensor ek,
+      struct qw_tensor ev, const struct qw_rel_attn_params *p),
+     (ctx, y, q, k, v, ek, ev, p), "attention_rel")
+WRAP(spline_inverse, (void *ctx, struct qw_tensor x, struct qw_tensor sp, const struct qw_spline_params *p),
+     (ctx, x, sp, p), "spline_inverse")
 
 qwglm_status cpu_profile_begin(struct qw_backend *be, struct qw_err *e)
 {
@@ -114,6 +175,16 @@ qwglm_status cpu_profile_begin(struct qw_backend *be, struct qw_err *e)
     c->prof_ops.unary = p_unary;
     c->prof_ops.softmax = p_softmax;
     c->prof_ops.copy = p_copy;
+    c->prof_ops.layernorm = p_layernorm;
+    c->prof_ops.affine = p_affine;
+    c->prof_ops.leaky_relu = p_leaky_relu;
+    if (c->prof_ops.tanh_sigmoid_mul) c->prof_ops.tanh_sigmoid_mul = p_tanh_sigmoid_mul;
+    c->prof_ops.attention_rel = p_attention_rel;
+    c->prof_ops.spline_inverse = p_spline_inverse;
+    c->prof_ops.conv1d = p_conv1d;
+    c->prof_ops.conv_transpose1d = p_conv_transpose1d;
+    if (c->prof_ops.conv1d_fused) c->prof_ops.conv1d_fused = p_conv1d_fused;
+    if (c->prof_ops.conv_transpose1d_fused) c->prof_ops.conv_transpose1d_fused = p_conv_transpose1d_fused;
     be->ops = &c->prof_ops;
     return QWGLM_OK;
 }

@@ -44,6 +44,12 @@ static void convt_rows(void *arg, int64_t t0, int64_t t1)
 void cpu_conv_transpose1d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
                           const struct qw_conv1d_params *p)
 {
+    cpu_conv_transpose1d_fused(ctx, y, x, w, b, p, NULL);
+}
+
+void cpu_conv_transpose1d_fused(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w,
+                                struct qw_tensor b, const struct qw_conv1d_params *p, const struct qw_conv_epilogue *ep)
+{
     struct cpu_ctx *c = ctx;
     if (!cpu_check_f32(c, y, "conv_transpose1d", "y") || !cpu_check_f32(c, x, "conv_transpose1d", "x") ||
         !cpu_check_bounds(c, w, "conv_transpose1d", "w"))
@@ -62,8 +68,11 @@ void cpu_conv_transpose1d(void *ctx, struct qw_tensor y, struct qw_tensor x, str
     if (qw_tensor_present(b) &&
         (!cpu_check_f32(c, b, "conv_transpose1d", "b") || !cpu_check(c, b.cols == y.cols, "conv_transpose1d: b")))
         return;
+    if (ep && !cpu_conv_epilogue_ok(c, y, ep, "conv_transpose1d")) return;
+    if (cpu_conv_transpose1d_packed(c, y, x, w, b, p, ep)) return;
     struct convt_job j = {y, x, w, b, *p, c->k.dot[w.dtype]};
     cpu_parallel(c, y.rows, y.cols * x.cols * 2, convt_rows, &j);
+    if (ep) cpu_conv_epilogue(c, y, ep);
 }
 
 /* ---- leaky ReLU ---- */
@@ -71,16 +80,18 @@ void cpu_conv_transpose1d(void *ctx, struct qw_tensor y, struct qw_tensor x, str
 struct lrelu_job {
     struct qw_tensor y, x;
     float slope;
+    const struct cpu_kernels *k;
 };
 
+/* Contiguous tensors are one long row. */
 static void lrelu_rows(void *arg, int64_t r0, int64_t r1)
 {
     const struct lrelu_job *j = arg;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *x = cpu_row(j->x, r);
-        float *y = cpu_row(j->y, r);
-        for (int64_t i = 0; i < j->x.cols; i++) y[i] = x[i] >= 0.0f ? x[i] : x[i] * j->slope;
+    if (j->x.stride == j->x.cols && j->y.stride == j->y.cols) {
+        j->k->leaky_relu(cpu_row(j->y, r0), cpu_row(j->x, r0), (r1 - r0) * j->x.cols, j->slope);
+        return;
     }
+    for (int64_t r = r0; r < r1; r++) j->k->leaky_relu(cpu_row(j->y, r), cpu_row(j->x, r), j->x.cols, j->slope);
 }
 
 void cpu_leaky_relu(void *ctx, struct qw_tensor y, struct qw_tensor x, float slope)
@@ -89,8 +100,34 @@ void cpu_leaky_relu(void *ctx, struct qw_tensor y, struct qw_tensor x, float slo
     if (!cpu_check_f32(c, y, "leaky_relu", "y") || !cpu_check_f32(c, x, "leaky_relu", "x") ||
         !cpu_check(c, y.rows == x.rows && y.cols == x.cols, "leaky_relu: shapes"))
         return;
-    struct lrelu_job j = {y, x, slope};
+    struct lrelu_job j = {y, x, slope, &c->k};
     cpu_parallel(c, x.rows, x.cols, lrelu_rows, &j);
+}
+
+/* ---- WaveNet's gate ---- */
+
+struct gate_job {
+    struct qw_tensor y, a, b;
+    const struct cpu_kernels *k;
+};
+
+static void gate_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const struct gate_job *j = arg;
+    for (int64_t r = r0; r < r1; r++)
+        j->k->tanh_sigmoid(cpu_row(j->y, r), cpu_row(j->a, r), cpu_row(j->b, r), j->y.cols);
+}
+
+void cpu_tanh_sigmoid_mul(void *ctx, struct qw_tensor y, struct qw_tensor a, struct qw_tensor b)
+{
+    struct cpu_ctx *c = ctx;
+    if (!cpu_check_f32(c, y, "tanh_sigmoid_mul", "y") || !cpu_check_f32(c, a, "tanh_sigmoid_mul", "a") ||
+        !cpu_check_f32(c, b, "tanh_sigmoid_mul", "b") ||
+        !cpu_check(c, a.rows == y.rows && a.cols == y.cols && b.rows == y.rows && b.cols == y.cols,
+                   "tanh_sigmoid_mul: shapes"))
+        return;
+    struct gate_job j = {y, a, b, &c->k};
+    cpu_parallel(c, y.rows, y.cols * 16, gate_rows, &j);
 }
 
 /* ---- relative-position attention ---- */
@@ -98,55 +135,68 @@ void cpu_leaky_relu(void *ctx, struct qw_tensor y, struct qw_tensor x, float slo
 struct relattn_job {
     struct qw_tensor y, q, k, v, ek, ev;
     struct qw_rel_attn_params p;
+    const struct cpu_kernels *kern;
 };
 
-static float dot_f32(const float *a, const float *b, int n)
-{
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
+#define REL_QB 4   /* query rows per work item */
+#define REL_KB 256 /* keys per tile */
 
-/* Two passes over the keys per (row, head): the maximum score, then the weighted sums. Scores inside the window
- * add the relative key term; their probabilities also weight the relative values. */
+/* One work item: REL_QB query rows of one head, over tiles of REL_KB keys with a running maximum and sum (so the
+ * memory does not grow with the sentence). Scores and value sums go through the attention tile kernels; the
+ * window's relative terms are added per query: the keys' scores before the softmax, the relative values after. */
 static void relattn_items(void *arg, int64_t i0, int64_t i1)
 {
     const struct relattn_job *jb = arg;
+    const struct cpu_kernels *K = jb->kern;
     const struct qw_rel_attn_params *p = &jb->p;
-    const int hd = p->head_dim, W = p->window;
-    const int64_t T = jb->k.rows;
-    float qs[MAX_REL_HEAD_DIM], acc[MAX_REL_HEAD_DIM], rel[2 * MAX_REL_WINDOW + 1];
+    const int hd = p->head_dim, W = p->window, R = 2 * W + 1;
+    const int64_t T = jb->k.rows, n_blocks = (jb->q.rows + REL_QB - 1) / REL_QB;
+    float qs[REL_QB][MAX_REL_HEAD_DIM], acc[REL_QB][MAX_REL_HEAD_DIM], rel[REL_QB][2 * MAX_REL_WINDOW + 1];
+    float s[REL_QB][REL_KB], mx[REL_QB], l[REL_QB];
     for (int64_t it = i0; it < i1; it++) {
-        int64_t i = it / p->n_heads;
-        int h = (int)(it % p->n_heads);
-        const float *q = cpu_row(jb->q, i) + (size_t)h * hd;
-        for (int d = 0; d < hd; d++) qs[d] = q[d] * p->scale;
-        for (int r = 0; r <= 2 * W; r++) rel[r] = dot_f32(qs, cpu_row(jb->ek, r), hd);
-        float m = -INFINITY;
-        for (int64_t j = 0; j < T; j++) {
-            float s = dot_f32(qs, cpu_row(jb->k, j) + (size_t)h * hd, hd);
-            int64_t r = j - i + W;
-            if (r >= 0 && r <= 2 * W) s += rel[r];
-            if (s > m) m = s;
+        const int h = (int)(it / n_blocks);
+        const int64_t q0 = it % n_blocks * REL_QB;
+        const int nq = jb->q.rows - q0 < REL_QB ? (int)(jb->q.rows - q0) : REL_QB;
+        for (int a = 0; a < nq; a++) {
+            const float *q = cpu_row(jb->q, q0 + a) + (size_t)h * hd;
+            for (int d = 0; d < hd; d++) qs[a][d] = q[d] * p->scale;
+            K->attn_scores(qs[a], 1, cpu_row(jb->ek, 0), jb->ek.stride, R, hd, rel[a], R);
+            memset(acc[a], 0, (size_t)hd * sizeof(float));
+            mx[a] = -INFINITY;
+            l[a] = 0.0f;
         }
-        float l = 0.0f;
-        memset(acc, 0, (size_t)hd * sizeof *acc);
-        for (int64_t j = 0; j < T; j++) {
-            float s = dot_f32(qs, cpu_row(jb->k, j) + (size_t)h * hd, hd);
-            int64_t r = j - i + W;
-            bool in = r >= 0 && r <= 2 * W;
-            if (in) s += rel[r];
-            float e = expf(s - m);
-            l += e;
-            const float *vj = cpu_row(jb->v, j) + (size_t)h * hd;
-            for (int d = 0; d < hd; d++) acc[d] += e * vj[d];
-            if (in) {
-                const float *evr = cpu_row(jb->ev, r);
-                for (int d = 0; d < hd; d++) acc[d] += e * evr[d];
+        for (int64_t j0 = 0; j0 < T; j0 += REL_KB) {
+            const int nk = T - j0 < REL_KB ? (int)(T - j0) : REL_KB;
+            for (int a = 0; a < nq; a++)
+                K->attn_scores(qs[a], 1, cpu_row(jb->k, j0) + (size_t)h * hd, jb->k.stride, nk, hd, s[a], REL_KB);
+            for (int a = 0; a < nq; a++) {
+                const int64_t i = q0 + a;
+                for (int r = 0; r < R; r++) {
+                    int64_t j = i + r - W - j0;
+                    if (j >= 0 && j < nk) s[a][j] += rel[a][r];
+                }
+                float m = mx[a];
+                for (int j = 0; j < nk; j++) m = s[a][j] > m ? s[a][j] : m;
+                const float c = mx[a] == -INFINITY ? 0.0f : expf(mx[a] - m);
+                if (c != 1.0f)
+                    for (int d = 0; d < hd; d++) acc[a][d] *= c;
+                l[a] = l[a] * c + K->exp_sum(s[a], nk, m);
+                mx[a] = m;
             }
+            for (int a = 0; a < nq; a++)
+                K->attn_accum(acc[a], 1, s[a], REL_KB, cpu_row(jb->v, j0) + (size_t)h * hd, jb->v.stride, nk, hd);
+            for (int a = 0; a < nq; a++)
+                for (int r = 0; r < R; r++) {
+                    int64_t j = q0 + a + r - W - j0;
+                    if (j < 0 || j >= nk) continue;
+                    const float *evr = cpu_row(jb->ev, r);
+                    for (int d = 0; d < hd; d++) acc[a][d] += s[a][j] * evr[d];
+                }
         }
-        float *y = cpu_row(jb->y, i) + (size_t)h * hd, inv = 1.0f / l;
-        for (int d = 0; d < hd; d++) y[d] = acc[d] * inv;
+        for (int a = 0; a < nq; a++) {
+            float *y = cpu_row(jb->y, q0 + a) + (size_t)h * hd, inv = 1.0f / l[a];
+            for (int d = 0; d < hd; d++) y[d] = acc[a][d] * inv;
+        }
     }
 }
 
@@ -169,8 +219,9 @@ void cpu_attention_rel(void *ctx, struct qw_tensor y, struct qw_tensor q, struct
                           ev.cols == p->head_dim,
                    "attention_rel: relative embeddings %lldx%lld", (long long)ek.rows, (long long)ek.cols))
         return;
-    struct relattn_job jb = {y, q, k, v, ek, ev, *p};
-    cpu_parallel(c, q.rows * p->n_heads, k.rows * p->head_dim * 3, relattn_items, &jb);
+    struct relattn_job jb = {y, q, k, v, ek, ev, *p, &c->k};
+    cpu_parallel(c, (q.rows + REL_QB - 1) / REL_QB * p->n_heads, REL_QB * k.rows * p->head_dim * 3, relattn_items,
+                 &jb);
 }
 
 /* ---- inverse rational-quadratic spline ---- */

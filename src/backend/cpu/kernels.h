@@ -72,6 +72,31 @@ typedef void (*cpu_gemm_fn)(const struct cpu_gemm *g, int64_t r0, int64_t r1);
 /* dot(w, x) over k values: w is one weight row (or a column slice of one) of a plain dtype, x is f32. */
 typedef float (*cpu_dot_fn)(const void *w, const float *x, int64_t k);
 
+/* Convolution as a sum of shifted products (conv1d, and each phase of conv_transpose1d), f32. For output rows q:
+ *   y[q][o] = scale (((sum_j sum_c x[q x_step + tap[j]][c] W_j[c][o] + bias[o]) + res[q][o]) + res2[q][o])
+ * with rows of x outside [0, x_rows) read as zeros, absent terms left out, then act[q][o] = y >= 0 ? y : slope y
+ * when act is set (act may be y). Each lane sums its taps and channels in order j, c; variants differ from the reference only by FMA
+ * rounding. W is packed (cpu_conv_pack) in blocks of CPU_CONV_NR outputs: block b is [n_taps c_in][CPU_CONV_NR],
+ * row j c_in + c holding the weights of outputs b NR .. b NR + NR - 1 for input channel c of tap j (zeros past
+ * n_out), so one broadcast input value meets one contiguous row of weights. */
+#define CPU_CONV_NR 32
+struct cpu_conv {
+    const float *x;          /* input rows: x_rows of c_in values, x_stride floats apart */
+    int64_t x_rows, x_stride, x_step, c_in;
+    int n_taps;
+    const int64_t *tap;      /* [n_taps]: the input row of output row 0 for each tap */
+    const float *zero;       /* c_in zeros: the rows outside x */
+    const float *w;          /* packed weights */
+    int64_t n_out;
+    const float *bias;       /* [n_out] or NULL */
+    const float *res, *res2; /* rows res_stride (res2_stride) apart, or NULL */
+    float *y, *act;          /* act: NULL for none */
+    int64_t y_stride, res_stride, res2_stride, act_stride;
+    float scale, slope;
+};
+/* Output rows [q0, q1), all n_out columns. */
+typedef void (*cpu_conv_fn)(const struct cpu_conv *cv, int64_t q0, int64_t q1);
+
 struct cpu_kernels {
     const char *isa; /* "scalar", "avx2", "avx512", "neon", ... */
     cpu_gemm_fn gemm[QW_DTYPE_COUNT];  /* NULL for dtypes that are not weights */
@@ -104,6 +129,12 @@ struct cpu_kernels {
     /* Streams n bytes (a multiple of 256, 64-byte aligned) as four concurrent streams and returns a value that
      * depends on all of them: the machine's read bandwidth test. */
     uint64_t (*read_bytes)(const void *p, size_t n);
+    cpu_conv_fn conv; /* see struct cpu_conv */
+    int conv_rows;    /* output rows of conv's tiles: callers split work in multiples of it */
+    /* y[i] = x[i] >= 0 ? x[i] : slope x[i] (y may be x); y[i] = tanh(a[i]) sigmoid(b[i]) (WaveNet's gate; SIMD
+     * variants compute tanh and sigmoid from exp, within a few 1e-8 of the reference absolutely). */
+    void (*leaky_relu)(float *y, const float *x, int64_t n, float slope);
+    void (*tanh_sigmoid)(float *y, const float *a, const float *b, int64_t n);
 };
 
 /* Fills k with the best kernels for this CPU, or, by name ("scalar", "avx2", "avx512", ...), with one variant
@@ -125,6 +156,12 @@ float dot_f16_ref(const void *w, const float *x, int64_t k);
 float dot_bf16_ref(const void *w, const float *x, int64_t k);
 void quantize_act16_ref(const float *x, int64_t k, int16_t *q, float *d, int32_t *s);
 void attn_tile_ref(const struct cpu_attn_tile *t);
+void conv_ref(const struct cpu_conv *cv, int64_t q0, int64_t q1);
+/* Packs w (rows of C_out weights [.., kernel c_in], row stride w_stride floats) for the taps kernel_idx[0 ..
+ * n_taps) into dst: cpu_conv_packed_floats(n_taps, c_in, n_out) floats. */
+size_t cpu_conv_packed_floats(int n_taps, int64_t c_in, int64_t n_out);
+void cpu_conv_pack(const float *w, int64_t w_stride, int64_t c_in, int64_t n_out, const int *kernel_idx, int n_taps,
+                   float *dst);
 
 /* Row conversion to f32 (embedding lookups, dequantization): n values. */
 void cpu_row_to_f32(enum qw_dtype t, const void *src, float *dst, int64_t n);
@@ -135,5 +172,7 @@ void cpu_kernels_avx512(struct cpu_kernels *k);
 void cpu_kernels_avx512bf16(struct cpu_kernels *k);
 void cpu_kernels_neon(struct cpu_kernels *k);
 void cpu_kernels_wasm(struct cpu_kernels *k);
+void conv_avx2(const struct cpu_conv *cv, int64_t q0, int64_t q1);
+void conv_avx512(const struct cpu_conv *cv, int64_t q0, int64_t q1);
 
 #endif

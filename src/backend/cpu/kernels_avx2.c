@@ -345,6 +345,31 @@ static void swiglu_avx2(float *y, const float *gate, const float *up, int64_t n)
     for (; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+/* As tanh_sigmoid_avx512: tanh a = 1 - 2 / (e^2a + 1), sigmoid b = 1 / (1 + e^-b). */
+static void tanh_sigmoid_avx2(float *y, const float *a, const float *b, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 av = _mm256_loadu_ps(a + i), bv = _mm256_loadu_ps(b + i);
+        __m256 t = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(exp256(_mm256_add_ps(av, av)), one)));
+        __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), bv))));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(t, s));
+    }
+    for (; i < n; i++) y[i] = tanhf(a[i]) * (1.0f / (1.0f + expf(-b[i])));
+}
+
+static void leaky_relu_avx2(float *y, const float *x, int64_t n, float slope)
+{
+    const __m256 sv = _mm256_set1_ps(slope), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(v, _mm256_mul_ps(v, sv), _mm256_cmp_ps(v, zero, _CMP_LT_OQ)));
+    }
+    for (; i < n; i++) y[i] = x[i] >= 0.0f ? x[i] : x[i] * slope;
+}
+
 static void add_avx2(float *y, const float *a, const float *b, int64_t n)
 {
     int64_t i = 0;
@@ -441,5 +466,9 @@ void cpu_kernels_avx2(struct cpu_kernels *k)
     k->swiglu = swiglu_avx2;
     k->add = add_avx2;
     k->read_bytes = read_bytes_avx2;
+    k->conv = conv_avx2; /* kernels_conv_avx2.c */
+    k->conv_rows = 6;
+    k->leaky_relu = leaky_relu_avx2;
+    k->tanh_sigmoid = tanh_sigmoid_avx2;
 }
 #endif

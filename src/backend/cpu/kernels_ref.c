@@ -260,6 +260,17 @@ static void add_ref(float *y, const float *a, const float *b, int64_t n)
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
+static void leaky_relu_ref(float *y, const float *x, int64_t n, float slope)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] >= 0.0f ? x[i] : x[i] * slope;
+}
+
+/* As the unfused ops compute it: tanh, sigmoid 1 / (1 + e^-b), product. */
+static void tanh_sigmoid_ref(float *y, const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = tanhf(a[i]) * (1.0f / (1.0f + expf(-b[i])));
+}
+
 static uint64_t read_bytes_ref(const void *p, size_t n)
 {
     const uint64_t *u = p;
@@ -301,4 +312,8 @@ void cpu_kernels_ref(struct cpu_kernels *k)
     k->swiglu = swiglu_ref;
     k->add = add_ref;
     k->read_bytes = read_bytes_ref;
+    k->conv = conv_ref;
+    k->conv_rows = 8;
+    k->leaky_relu = leaky_relu_ref;
+    k->tanh_sigmoid = tanh_sigmoid_ref;
 }
