@@ -18,6 +18,8 @@
 static struct st_file ref;
 static struct json_doc refj;
 static qwglm_asr *asr;
+static double tol = 1e-4; /* relative error allowed on every tensor and the joint logits (f32 weights) */
+static double worst;      /* the largest seen with this model */
 
 struct tap_ctx {
     int utt;
@@ -48,7 +50,8 @@ static void on_tap(void *user, const char *name, struct qw_tensor t)
     float *got = malloc((size_t)(rows * cols) * sizeof(float));
     REQUIRE(got && qw_tensor_read(&asr->be, t, got, NULL) == QWGLM_OK);
     double err = rel_err(got, want, (size_t)(rows * cols));
-    CHECKF(err < 1e-4, "%s: relative error %g", key, err);
+    CHECKF(err < tol, "%s: relative error %g", key, err);
+    if (err > worst) worst = err;
     c->n_checked++;
     free(got);
     if (strcmp(name, "subsampling") == 0) { /* = encoder_hidden.0 */
@@ -56,15 +59,46 @@ static void on_tap(void *user, const char *name, struct qw_tensor t)
     }
 }
 
+/* The decisions of one greedy run, step by step: the argmax token and duration of each joint evaluation, and the
+ * smaller of the two top-1 minus top-2 margins. */
+#define MAX_STEPS 1024
+struct path {
+    int n;
+    short tok[MAX_STEPS], dur[MAX_STEPS];
+    float margin[MAX_STEPS];
+};
+static struct path f32_path[4]; /* the f32 model's (its tokens equal the reference's) */
+
 struct step_ctx {
     int utt;
     int steps;
     double worst;
+    struct path *path;
 };
+
+static int argmax2(const float *x, int n, float *margin)
+{
+    int best = 0;
+    float a = x[0], b = -INFINITY;
+    for (int i = 1; i < n; i++) {
+        if (x[i] > a) b = a, a = x[i], best = i;
+        else if (x[i] > b) b = x[i];
+    }
+    *margin = a - b;
+    return best;
+}
 
 static int on_step(void *user, int step, const float *logits, int n)
 {
     struct step_ctx *c = user;
+    struct path *p = c->path;
+    if (p && p->n < MAX_STEPS) {
+        const int V = asr->model.cfg.vocab;
+        float mt, md;
+        p->tok[p->n] = (short)argmax2(logits, V, &mt);
+        p->dur[p->n] = (short)argmax2(logits + V, n - V, &md);
+        p->margin[p->n++] = mt < md ? mt : md;
+    }
     char key[64];
     snprintf(key, sizeof key, "utt%d.joint_logits", c->utt);
     int64_t rows, cols;
@@ -127,10 +161,12 @@ static void check_result(int utt, const struct json_value *c, const struct parak
 }
 
 /* Runs one utterance with the given symbol limit; returns the tokens (caller frees). */
-static struct parakeet_token *run(int utt, const float *pcm, size_t n, int max_symbols, bool observe, int *n_toks)
+static struct parakeet_token *run(int utt, const float *pcm, size_t n, int max_symbols, bool observe, int *n_toks,
+                                  struct path *path)
 {
     struct tap_ctx tc = {utt, 0};
-    struct step_ctx sc = {utt, 0, 0};
+    struct step_ctx sc = {utt, 0, 0, path};
+    if (path) path->n = 0;
     struct parakeet_token *t = NULL;
     int cap = 0;
     struct qw_err e = {0};
@@ -148,12 +184,40 @@ static struct parakeet_token *run(int utt, const float *pcm, size_t n, int max_s
         snprintf(key, sizeof key, "utt%d.joint_logits", utt);
         REQUIRE(ref_tensor(key, &rows, &cols));
         CHECKF(sc.steps == rows, "utt%d: %d joint steps compared, reference has %lld", utt, sc.steps, (long long)rows);
-        CHECKF(sc.worst < 1e-4, "utt%d: joint logits relative error %g", utt, sc.worst);
+        CHECKF(sc.worst < tol, "utt%d: joint logits relative error %g", utt, sc.worst);
+        if (sc.worst > worst) worst = sc.worst;
     }
     return t;
 }
 
-static void test_case(int utt)
+/* Reduced-precision weights move the joint logits by a few 1e-2 here, and this random fixture has decisions far
+ * closer than that (token margins down to 1e-4 on utt3). Every decision the f32 model makes by at least TIE_MARGIN
+ * must be made the same way, up to the first closer one; with none, the whole transcript equals the reference. */
+#define TIE_MARGIN 1e-2f
+
+static void check_reduced(int utt, const struct json_value *c, const float *pcm, size_t n)
+{
+    static struct path got;
+    int nt;
+    struct parakeet_token *t = run(utt, pcm, n, 0, true, &nt, &got);
+    const struct path *want = &f32_path[utt];
+    int k = 0;
+    while (k < want->n && want->margin[k] >= TIE_MARGIN) k++;
+    bool same = got.n >= k;
+    for (int i = 0; i < k && same; i++) same = got.tok[i] == want->tok[i] && got.dur[i] == want->dur[i];
+    CHECKF(same, "utt%d: decisions differ within the first %d steps (f32 margins >= %g)", utt, k, TIE_MARGIN);
+    if (k == want->n) {
+        check_tokens("transformers rule", c, t, nt);
+        free(t);
+        t = run(utt, pcm, n, asr->model.cfg.max_symbols, false, &nt, NULL);
+        check_tokens("NeMo rule", json_get(c, "nemo_greedy"), t, nt);
+    }
+    fprintf(stderr, "utt%d: %d of %d decisions above the tie margin checked%s\n", utt, k, want->n,
+            k == want->n ? ", and the whole transcript" : "");
+    free(t);
+}
+
+static void test_case(int utt, bool reduced)
 {
     const struct json_value *cases = json_get(&refj.root, "cases");
     REQUIRE(cases && cases->type == JSON_ARRAY && (int)cases->n > utt);
@@ -187,19 +251,24 @@ static void test_case(int utt)
         model_in = theirs;
         model_n = (size_t)cols;
     }
+    if (reduced) {
+        check_reduced(utt, c, model_in, model_n);
+        qw_free(pcm);
+        return;
+    }
     int nt;
-    struct parakeet_token *t = run(utt, model_in, model_n, 0, true, &nt);
+    struct parakeet_token *t = run(utt, model_in, model_n, 0, true, &nt, reduced ? NULL : &f32_path[utt]);
     check_tokens("transformers rule", c, t, nt);
     check_result(utt, c, t, nt);
     free(t);
-    t = run(utt, model_in, model_n, asr->model.cfg.max_symbols, false, &nt);
+    t = run(utt, model_in, model_n, asr->model.cfg.max_symbols, false, &nt, NULL);
     char what[64];
     snprintf(what, sizeof what, "utt%d NeMo rule", utt);
     check_tokens(what, json_get(c, "nemo_greedy"), t, nt);
     free(t);
     if (model_in != pcm) {
         /* our own resampling gives the same decisions */
-        t = run(utt, pcm, n, 0, false, &nt);
+        t = run(utt, pcm, n, 0, false, &nt, NULL);
         snprintf(what, sizeof what, "utt%d own resampler", utt);
         check_tokens(what, c, t, nt);
         free(t);
@@ -273,11 +342,31 @@ int main(void)
         fprintf(stderr, "load: %s\n", err);
         return 1;
     }
-    for (int i = 0; i < 4; i++) test_case(i);
+    for (int i = 0; i < 4; i++) test_case(i, false);
+    fprintf(stderr, "parakeet f32: worst relative error %.3g\n", worst);
     asr->max_symbols = asr->model.cfg.max_symbols;
     test_public_api();
     test_long();
     qwglm_asr_free(asr);
+    /* reduced precision (what `qwglm bench` measures for speed): the same tokens, frames and durations under both
+     * rules, every tensor within a looser bound */
+    static const struct {
+        qwglm_dtype dtype;
+        const char *name;
+        double tol;
+    } reduced[] = {{QWGLM_DTYPE_BF16, "bf16", 2e-2}, {QWGLM_DTYPE_Q8, "q8", 2e-1}};
+    for (size_t k = 0; k < sizeof reduced / sizeof reduced[0]; k++) {
+        p.dtype = reduced[k].dtype;
+        tol = reduced[k].tol;
+        worst = 0;
+        if (qwglm_asr_load(DIR, &p, &asr, err)) {
+            fprintf(stderr, "load %s: %s\n", reduced[k].name, err);
+            return 1;
+        }
+        for (int i = 0; i < 4; i++) test_case(i, true);
+        fprintf(stderr, "parakeet %s: worst relative error %.3g\n", reduced[k].name, worst);
+        qwglm_asr_free(asr);
+    }
     json_doc_free(&refj);
     st_close(&ref);
     return test_report("test_parakeet");

@@ -287,6 +287,9 @@ static void test_rows(const char *isa, const struct cpu_kernels *k, const struct
         k->swiglu(y, x, x2, n);
         ref->swiglu(yr, x, x2, n);
         CHECKF(rel_err(y, yr, (size_t)n) < 1e-6, "%s swiglu n=%lld", isa, (long long)n);
+        k->swiglu(y, x, NULL, n);
+        ref->swiglu(yr, x, NULL, n);
+        CHECKF(rel_err(y, yr, (size_t)n) < 1e-6, "%s silu n=%lld", isa, (long long)n);
         k->add(y, x, x2, n);
         ref->add(yr, x, x2, n);
         CHECKF(memcmp(y, yr, (size_t)n * 4) == 0, "%s add n=%lld", isa, (long long)n);

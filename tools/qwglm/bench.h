@@ -51,6 +51,10 @@ struct qw_backend;
 double bench_bandwidth(const struct bench_opts *o, struct qw_backend *be);
 double bench_median(double *v, int n);
 double bench_loadavg(void);
+/* Prints a CPU backend's op profile, longest first: op, calls, ms, share and GFLOP/s (where the op counts FLOPs),
+ * as lines headed by title and as the key "profile". */
+struct cpu_profile;
+void bench_profile(struct bench_out *o, const char *title, const struct cpu_profile *p);
 
 struct bench_section {
     const char *name;
@@ -68,5 +72,6 @@ extern const struct bench_section bench_kernels; /* bench_kernels.c: --matvec */
 extern const struct bench_section bench_llm;     /* bench_llm.c: -m DIR or --config FILE --random */
 extern const struct bench_section bench_vision;  /* bench_vision.c: --vision */
 extern const struct bench_section bench_tts;     /* bench_tts.c: --tts-config FILE --random, --tts-voice FILE */
+extern const struct bench_section bench_asr;     /* bench_asr.c: --asr-config FILE --random */
 
 #endif

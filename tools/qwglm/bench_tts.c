@@ -238,38 +238,11 @@ static uint32_t fnv1a(const void *p, size_t n)
     return h;
 }
 
-static int cmp_prof(const void *a, const void *b)
-{
-    double x = ((const struct cpu_prof_entry *)a)->seconds, y = ((const struct cpu_prof_entry *)b)->seconds;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 static double profile_flops(const struct cpu_profile *p)
 {
     double f = 0;
     for (int i = 0; i < p->n; i++) f += p->e[i].flops;
     return f;
-}
-
-static void print_profile(struct bench_out *out, struct cpu_profile *p)
-{
-    double total = 0;
-    for (int i = 0; i < p->n; i++) total += p->e[i].seconds;
-    qsort(p->e, (size_t)p->n, sizeof p->e[0], cmp_prof);
-    bench_line(out, "profile (one sentence): op, calls, ms, share, GFLOP/s");
-    bench_begin(out, "profile");
-    for (int i = 0; i < p->n; i++) {
-        const struct cpu_prof_entry *en = &p->e[i];
-        double gf = en->flops > 0 ? en->flops / en->seconds / 1e9 : 0;
-        bench_line(out, "  %-24s %6lld %9.2f %6.1f%% %8.1f", en->name, (long long)en->calls, en->seconds * 1e3,
-                   total > 0 ? 100.0 * en->seconds / total : 0, gf);
-        bench_begin(out, en->name);
-        bench_int(out, "calls", en->calls);
-        bench_num(out, "ms", en->seconds * 1e3);
-        if (en->flops > 0) bench_num(out, "gflops", gf);
-        bench_end(out);
-    }
-    bench_end(out);
 }
 
 struct tts_state {
@@ -421,7 +394,7 @@ static int tts_run(const struct bench_opts *o, struct bench_out *out)
     char h[16];
     snprintf(h, sizeof h, "%08x", hash);
     bench_str(out, "audio_hash", h);
-    if (o->profile) print_profile(out, &prof);
+    if (o->profile) bench_profile(out, "tts (one sentence)", &prof);
     bench_end(out);
     rc = 0;
     goto done;

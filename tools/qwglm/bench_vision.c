@@ -92,33 +92,6 @@ static struct vflops count_flops(const struct vl_vision_config *c, double n)
     };
 }
 
-static void print_profile(struct bench_out *out, const struct cpu_profile *p)
-{
-    double total = 0;
-    for (int i = 0; i < p->n; i++) total += p->e[i].seconds;
-    int order[CPU_PROF_MAX];
-    for (int i = 0; i < p->n; i++) order[i] = i;
-    for (int i = 1; i < p->n; i++)
-        for (int j = i; j > 0 && p->e[order[j]].seconds > p->e[order[j - 1]].seconds; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    bench_line(out, "profile vision encoder (one image): op, calls, ms, share, GFLOP/s");
-    bench_begin(out, "profile");
-    for (int k = 0; k < p->n; k++) {
-        const struct cpu_prof_entry *e = &p->e[order[k]];
-        bench_line(out, "  %-14s %7lld %10.1f %6.1f%% %8.1f", e->name, (long long)e->calls, e->seconds * 1e3,
-                   100.0 * e->seconds / total, e->flops / e->seconds / 1e9);
-        bench_begin(out, e->name);
-        bench_int(out, "calls", e->calls);
-        bench_num(out, "ms", e->seconds * 1e3);
-        bench_num(out, "gflops", e->flops / e->seconds / 1e9);
-        bench_end(out);
-    }
-    bench_end(out);
-}
-
 /* The depth of the tower the config describes (the built one may be shorter: --vision-blocks). */
 static int config_depth(const struct bench_opts *o, int built)
 {
@@ -280,7 +253,7 @@ static int vision_run(const struct bench_opts *o, struct bench_out *out)
     bench_num(out, "encoder_gflops", flops_full / enc_full / 1e9);
     bench_num(out, "encoder_estimated", depth != vc->depth);
     bench_num(out, "encoder_gflop", flops_full / 1e9);
-    if (o->profile) print_profile(out, &prof);
+    if (o->profile) bench_profile(out, "vision encoder (one image)", &prof);
 
     /* prefill of a chat prompt with the screen */
     if (!vopt.no_prefill) {

@@ -16,13 +16,15 @@ static const struct bench_section *const sections[] = {
     &bench_kernels,
     &bench_llm,
     &bench_tts,
+    &bench_asr,
     &bench_vision,
 };
 
 #define BANDWIDTH_MIB 1024 /* 4x the 260 MiB last-level cache of the reference machine */
 
 static const char usage_text[] =
-    "usage: qwglm bench (-m DIR | --config FILE --random | --matvec | --tts-config FILE --random) [options]\n"
+    "usage: qwglm bench (-m DIR | --config FILE --random | --matvec | --tts-config FILE --random |\n"
+    "                    --asr-config FILE --random) [options]\n"
     "\n"
     "Measures the machine's read bandwidth, then prefill and decode speed of a model (real weights, or random ones\n"
     "at the shapes of a config.json), and kernels on their own. Every figure is a median over --reps runs.\n"
@@ -133,6 +135,33 @@ double bench_loadavg(void)
     return l;
 }
 
+void bench_profile(struct bench_out *o, const char *title, const struct cpu_profile *p)
+{
+    double total = 0;
+    int order[CPU_PROF_MAX];
+    for (int i = 0; i < p->n; i++) total += p->e[i].seconds, order[i] = i;
+    for (int i = 1; i < p->n; i++)
+        for (int j = i; j > 0 && p->e[order[j]].seconds > p->e[order[j - 1]].seconds; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    bench_line(o, "profile %s: op, calls, ms, share, GFLOP/s", title);
+    bench_begin(o, "profile");
+    for (int k = 0; k < p->n; k++) {
+        const struct cpu_prof_entry *e = &p->e[order[k]];
+        const double gf = e->flops > 0 && e->seconds > 0 ? e->flops / e->seconds / 1e9 : 0;
+        bench_line(o, "  %-24s %7lld %10.2f %6.1f%% %8.1f", e->name, (long long)e->calls, e->seconds * 1e3,
+                   total > 0 ? 100.0 * e->seconds / total : 0, gf);
+        bench_begin(o, e->name);
+        bench_int(o, "calls", e->calls);
+        bench_num(o, "ms", e->seconds * 1e3);
+        if (e->flops > 0) bench_num(o, "gflops", gf);
+        bench_end(o);
+    }
+    bench_end(o);
+}
+
 /* ---- flags ---- */
 
 static int common_flag(const char *cmd, struct bench_opts *o, int argc, char **argv, int *i)
@@ -205,7 +234,7 @@ int cmd_bench(int argc, char **argv)
         if (r == 0) return cli_usage_error(cmd, "unknown option '%s' (see qwglm bench --help)", argv[i]);
     }
     if (o.config && !o.random) return cli_usage_error(cmd, "--config benchmarks random weights: add --random");
-    if (o.random && !o.config && !bench_tts.wanted(&o)) return cli_usage_error(cmd, "--random needs --config FILE");
+    if (o.random && !o.config && !bench_tts.wanted(&o) && !bench_asr.wanted(&o)) return cli_usage_error(cmd, "--random needs --config FILE");
     if (o.model && o.config) return cli_usage_error(cmd, "give -m DIR or --config FILE, not both");
     static char model_dir[4096];
     if (o.model) {
@@ -215,8 +244,8 @@ int cmd_bench(int argc, char **argv)
     bool any = false;
     for (int s = 0; s < n_sections; s++) any |= sections[s]->wanted(&o);
     if (!any)
-        return cli_usage_error(cmd, "nothing to measure: give -m DIR, --config FILE --random, --matvec or "
-                                    "--tts-config FILE --random");
+        return cli_usage_error(cmd, "nothing to measure: give -m DIR, --config FILE --random, --matvec, "
+                                    "--tts-config FILE --random or --asr-config FILE --random");
 
     /* the roofline every section compares against, with the same threads and kernels */
     struct qw_backend be;

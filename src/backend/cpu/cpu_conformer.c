@@ -1,6 +1,7 @@
 /* Ops the speech encoders use: 2-D convolution over (time, width, channels) activations and self-attention with
  * relative positions. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/mem.h"
@@ -97,54 +98,90 @@ void cpu_conv2d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_ten
     qw_free(wt);
 }
 
-/* ---- relative-position attention ---- */
+/* ---- relative-position attention ----
+ *
+ * Items are (block of REL_QB query rows, head). Each item walks the valid keys in tiles of REL_TK with an online
+ * softmax, as prefill attention does: the content scores (q + u) . k_j come from the attn_scores kernel, and so
+ * do the position scores (q + v_bias) . p_r for the rows r = T - 1 - i + j the tile's queries and keys need
+ * (REL_QB + REL_TK - 1 rows, a band shared by the whole block); query t then takes its diagonal of that band. */
+#define REL_QB 32
+#define REL_TK 128
 
 struct relattn_job {
+    struct cpu_ctx *c;
     struct qw_tensor y, q, k, v, p, u, vb;
     struct qw_relattn_params prm;
     int64_t T;
-    cpu_dot_fn dot;
+    long n_items;
+    atomic_long next;
 };
 
-/* Work items are (query row, head) pairs. Online softmax over the keys: O(head_dim) memory per thread. */
-static void relattn_items(void *arg, int64_t i0, int64_t i1)
+static size_t relattn_floats(int hd)
 {
-    const struct relattn_job *jb = arg;
-    const int hd = jb->prm.head_dim, H = jb->prm.n_heads, nv = jb->prm.n_valid;
-    float qu[MAX_HEAD_DIM], qv[MAX_HEAD_DIM], acc[MAX_HEAD_DIM];
-    for (int64_t it = i0; it < i1; it++) {
-        int64_t i = it / H;
-        int h = (int)(it % H);
-        float *y = cpu_row(jb->y, i) + (size_t)h * hd;
-        if (i >= nv) {
-            memset(y, 0, (size_t)hd * sizeof(float));
-            continue;
-        }
-        const float *q = cpu_row(jb->q, i) + (size_t)h * hd;
-        const float *u = cpu_row(jb->u, 0) + (size_t)h * hd, *vb = cpu_row(jb->vb, 0) + (size_t)h * hd;
+    return 3 * (size_t)REL_QB * hd + (size_t)REL_QB * REL_TK + (size_t)REL_QB * (REL_TK + REL_QB) + 2 * REL_QB;
+}
+
+static void relattn_item(const struct relattn_job *jb, long item, float *scratch)
+{
+    const struct cpu_kernels *kn = &jb->c->k;
+    const int hd = jb->prm.head_dim, H = jb->prm.n_heads, nv = jb->prm.n_valid, BW = REL_TK + REL_QB;
+    const int h = (int)(item % H), i0 = (int)(item / H) * REL_QB;
+    const int nq = nv - i0 < REL_QB ? nv - i0 : REL_QB;
+    float *qu = scratch, *qv = qu + (size_t)REL_QB * hd, *acc = qv + (size_t)REL_QB * hd;
+    float *s = acc + (size_t)REL_QB * hd, *band = s + (size_t)REL_QB * REL_TK, *mx = band + (size_t)REL_QB * BW;
+    float *sum = mx + REL_QB;
+    const float *u = cpu_row(jb->u, 0) + (size_t)h * hd, *vb = cpu_row(jb->vb, 0) + (size_t)h * hd;
+    const float scale = jb->prm.scale;
+    for (int t = 0; t < nq; t++) {
+        const float *q = cpu_row(jb->q, i0 + t) + (size_t)h * hd;
         for (int d = 0; d < hd; d++) {
-            qu[d] = q[d] + u[d];
-            qv[d] = q[d] + vb[d];
-            acc[d] = 0.0f;
+            qu[(size_t)t * hd + d] = (q[d] + u[d]) * scale;
+            qv[(size_t)t * hd + d] = (q[d] + vb[d]) * scale;
         }
-        float m = -INFINITY, l = 0.0f;
-        for (int j = 0; j < nv; j++) {
-            const float *kj = cpu_row(jb->k, j) + (size_t)h * hd;
-            const float *pj = cpu_row(jb->p, jb->T - 1 - i + j) + (size_t)h * hd;
-            float s = (jb->dot(kj, qu, hd) + jb->dot(pj, qv, hd)) * jb->prm.scale;
-            if (s > m) {
-                float corr = expf(m - s);
-                l *= corr;
-                for (int d = 0; d < hd; d++) acc[d] *= corr;
-                m = s;
+        mx[t] = -INFINITY;
+        sum[t] = 0.0f;
+    }
+    memset(acc, 0, (size_t)nq * hd * sizeof *acc);
+    for (int j0 = 0; j0 < nv; j0 += REL_TK) {
+        const int nk = nv - j0 < REL_TK ? nv - j0 : REL_TK;
+        kn->attn_scores(qu, nq, cpu_row(jb->k, j0) + (size_t)h * hd, jb->k.stride, nk, hd, s, REL_TK);
+        /* query t, key j0 + j reads position row r0 + (nq - 1 - t) + j */
+        const int64_t r0 = jb->T - 1 - (i0 + nq - 1) + j0;
+        kn->attn_scores(qv, nq, cpu_row(jb->p, r0) + (size_t)h * hd, jb->p.stride, nq + nk - 1, hd, band, BW);
+        for (int t = 0; t < nq; t++) {
+            float *st = s + (size_t)t * REL_TK;
+            const float *bt = band + (size_t)t * BW + (nq - 1 - t);
+            float m = mx[t];
+            for (int j = 0; j < nk; j++) {
+                st[j] += bt[j];
+                m = st[j] > m ? st[j] : m;
             }
-            float w = expf(s - m);
-            l += w;
-            const float *vj = cpu_row(jb->v, j) + (size_t)h * hd;
-            for (int d = 0; d < hd; d++) acc[d] += w * vj[d];
+            if (m > mx[t]) {
+                const float corr = mx[t] == -INFINITY ? 0.0f : expf(mx[t] - m);
+                sum[t] *= corr;
+                for (int d = 0; d < hd; d++) acc[(size_t)t * hd + d] *= corr;
+                mx[t] = m;
+            }
+            sum[t] += kn->exp_sum(st, nk, mx[t]);
         }
-        float inv = l > 0 ? 1.0f / l : 0.0f;
-        for (int d = 0; d < hd; d++) y[d] = acc[d] * inv;
+        kn->attn_accum(acc, nq, s, REL_TK, cpu_row(jb->v, j0) + (size_t)h * hd, jb->v.stride, nk, hd);
+    }
+    for (int t = 0; t < nq; t++) {
+        float *y = cpu_row(jb->y, i0 + t) + (size_t)h * hd;
+        const float inv = sum[t] > 0 ? 1.0f / sum[t] : 0.0f;
+        for (int d = 0; d < hd; d++) y[d] = acc[(size_t)t * hd + d] * inv;
+    }
+}
+
+static void relattn_thunk(void *arg, int ith, int nth)
+{
+    (void)nth;
+    struct relattn_job *jb = arg;
+    float *scratch = jb->c->thread[ith].p;
+    for (;;) {
+        long it = atomic_fetch_add_explicit(&jb->next, 1, memory_order_relaxed);
+        if (it >= jb->n_items) break;
+        relattn_item(jb, it, scratch);
     }
 }
 
@@ -167,6 +204,20 @@ void cpu_attention_relpos(void *ctx, struct qw_tensor y, struct qw_tensor q, str
                    "attention_relpos: shapes (T %lld, p %lldx%lld, %d valid)", (long long)T, (long long)p.rows,
                    (long long)p.cols, prm->n_valid))
         return;
-    struct relattn_job jb = {y, q, k, v, p, u, v_bias, *prm, T, c->k.dot[QW_DTYPE_F32]};
-    cpu_parallel(c, T * prm->n_heads, (int64_t)prm->n_valid * prm->head_dim * 3, relattn_items, &jb);
+    /* padded query rows attend to nothing */
+    for (int64_t i = prm->n_valid; i < T; i++) memset(cpu_row(y, i), 0, (size_t)D * sizeof(float));
+    if (prm->n_valid == 0) return;
+    struct relattn_job jb = {.c = c, .y = y, .q = q, .k = k, .v = v, .p = p, .u = u, .vb = v_bias, .prm = *prm, .T = T};
+    jb.n_items = (long)((prm->n_valid + REL_QB - 1) / REL_QB) * prm->n_heads;
+    atomic_init(&jb.next, 0);
+    pthread_mutex_lock(&c->lock);
+    const int nth = jb.n_items < 2 ? 1 : c->n_threads;
+    bool ok = true;
+    for (int i = 0; i < nth && ok; i++)
+        ok = cpu_scratch_get(c, &c->thread[i], relattn_floats(prm->head_dim) * sizeof(float)) != NULL;
+    if (ok && nth == 1)
+        for (long it = 0; it < jb.n_items; it++) relattn_item(&jb, it, c->thread[0].p);
+    else if (ok)
+        qw_pool_run(c->pool, relattn_thunk, &jb);
+    pthread_mutex_unlock(&c->lock);
 }

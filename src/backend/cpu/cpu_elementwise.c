@@ -189,6 +189,10 @@ static void unary_rows(void *arg, int64_t r0, int64_t r1)
             j->k->gelu_tanh(y, x, j->x.cols);
         } else if (j->kind == 0 && j->op == QW_UNARY_GELU_ERF && j->k->gelu_erf) {
             j->k->gelu_erf(y, x, j->x.cols);
+        } else if (j->kind == 0 && j->op == QW_UNARY_SILU) {
+            j->k->swiglu(y, x, NULL, j->x.cols);
+        } else if (j->kind == 0 && j->op == QW_UNARY_RELU) {
+            for (int64_t i = 0; i < j->x.cols; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; /* vectorised */
         } else if (j->kind == 0) {
             for (int64_t i = 0; i < j->x.cols; i++) y[i] = apply_unary(j->op, x[i]);
         } else if (j->kind == 1) {

@@ -155,6 +155,30 @@ WRAP(attention_rel,
 WRAP(spline_inverse, (void *ctx, struct qw_tensor x, struct qw_tensor sp, const struct qw_spline_params *p),
      (ctx, x, sp, p), "spline_inverse")
 
+/* conv2d: 2 x T_out W_out C_out kt kw cg; relative-position attention: scores, position terms and values over the
+ * valid rows, 2 x 3 x n^2 x width. */
+static void p_conv2d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_tensor w, struct qw_tensor b,
+                     const struct qw_conv2d_params *p)
+{
+    struct cpu_ctx *c = ctx;
+    double t0 = now_s();
+    ORIG(c)->conv2d(ctx, y, x, w, b, p);
+    const double outs = (double)y.rows * (double)qw_conv2d_out_w(p) * p->c_out;
+    record(c, "conv2d", t0, 4.0 * (double)w.rows * (double)w.cols,
+           2.0 * outs * p->kernel_t * p->kernel_w * (p->c_in / p->groups));
+}
+
+static void p_attention_relpos(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_tensor k,
+                               struct qw_tensor v, struct qw_tensor pos, struct qw_tensor u, struct qw_tensor vb,
+                               const struct qw_relattn_params *prm)
+{
+    struct cpu_ctx *c = ctx;
+    double t0 = now_s();
+    ORIG(c)->attention_relpos(ctx, y, q, k, v, pos, u, vb, prm);
+    const double n = prm->n_valid;
+    record(c, "attention_relpos", t0, 0, 6.0 * n * n * prm->n_heads * prm->head_dim);
+}
+
 qwglm_status cpu_profile_begin(struct qw_backend *be, struct qw_err *e)
 {
     struct cpu_ctx *c = be->ctx;
@@ -182,6 +206,8 @@ qwglm_status cpu_profile_begin(struct qw_backend *be, struct qw_err *e)
     c->prof_ops.attention_rel = p_attention_rel;
     c->prof_ops.spline_inverse = p_spline_inverse;
     c->prof_ops.conv1d = p_conv1d;
+    if (c->prof_ops.conv2d) c->prof_ops.conv2d = p_conv2d;
+    if (c->prof_ops.attention_relpos) c->prof_ops.attention_relpos = p_attention_relpos;
     c->prof_ops.conv_transpose1d = p_conv_transpose1d;
     if (c->prof_ops.conv1d_fused) c->prof_ops.conv1d_fused = p_conv1d_fused;
     if (c->prof_ops.conv_transpose1d_fused) c->prof_ops.conv_transpose1d_fused = p_conv_transpose1d_fused;

@@ -124,6 +124,7 @@ struct cpu_kernels {
     void (*gelu_erf)(float *y, const float *x, int64_t n);
     /* Element-wise rows. */
     void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, float eps);
+    /* y = silu(gate) up; up NULL: y = silu(gate) */
     void (*swiglu)(float *y, const float *gate, const float *up, int64_t n);
     void (*add)(float *y, const float *a, const float *b, int64_t n);
     /* Streams n bytes (a multiple of 256, 64-byte aligned) as four concurrent streams and returns a value that

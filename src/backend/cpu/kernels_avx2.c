@@ -340,9 +340,9 @@ static void swiglu_avx2(float *y, const float *gate, const float *up, int64_t n)
     for (; i + 8 <= n; i += 8) {
         __m256 gv = _mm256_loadu_ps(gate + i);
         __m256 s = _mm256_div_ps(gv, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), gv))));
-        _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
+        _mm256_storeu_ps(y + i, up ? _mm256_mul_ps(s, _mm256_loadu_ps(up + i)) : s);
     }
-    for (; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    for (; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * (up ? up[i] : 1.0f);
 }
 
 /* As tanh_sigmoid_avx512: tanh a = 1 - 2 / (e^2a + 1), sigmoid b = 1 / (1 + e^-b). */

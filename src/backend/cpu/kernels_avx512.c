@@ -547,7 +547,7 @@ static void swiglu_avx512(float *y, const float *gate, const float *up, int64_t 
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-        __m512 gv = _mm512_maskz_loadu_ps(m, gate + i), uv = _mm512_maskz_loadu_ps(m, up + i);
+        __m512 gv = _mm512_maskz_loadu_ps(m, gate + i), uv = up ? _mm512_maskz_loadu_ps(m, up + i) : one;
         __m512 s = _mm512_div_ps(gv, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
         _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(s, uv));
     }

@@ -272,9 +272,9 @@ static void swiglu_neon(float *y, const float *gate, const float *up, int64_t n)
     for (; i + 4 <= n; i += 4) {
         float32x4_t gv = vld1q_f32(gate + i);
         float32x4_t s = vdivq_f32(gv, vaddq_f32(vdupq_n_f32(1.0f), exp4(vnegq_f32(gv))));
-        vst1q_f32(y + i, vmulq_f32(s, vld1q_f32(up + i)));
+        vst1q_f32(y + i, up ? vmulq_f32(s, vld1q_f32(up + i)) : s);
     }
-    for (; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    for (; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * (up ? up[i] : 1.0f);
 }
 
 static void add_neon(float *y, const float *a, const float *b, int64_t n)

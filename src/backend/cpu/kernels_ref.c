@@ -252,7 +252,7 @@ static void rmsnorm_ref(float *y, const float *x, const float *w, int64_t n, flo
 
 static void swiglu_ref(float *y, const float *gate, const float *up, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    for (int64_t i = 0; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * (up ? up[i] : 1.0f);
 }
 
 static void add_ref(float *y, const float *a, const float *b, int64_t n)

@@ -253,9 +253,9 @@ static void swiglu_wasm(float *y, const float *gate, const float *up, int64_t n)
     for (; i + 4 <= n; i += 4) {
         v128_t gv = wasm_v128_load(gate + i);
         v128_t s = wasm_f32x4_div(gv, wasm_f32x4_add(wasm_f32x4_splat(1.0f), exp4(wasm_f32x4_neg(gv))));
-        wasm_v128_store(y + i, wasm_f32x4_mul(s, wasm_v128_load(up + i)));
+        wasm_v128_store(y + i, up ? wasm_f32x4_mul(s, wasm_v128_load(up + i)) : s);
     }
-    for (; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    for (; i < n; i++) y[i] = gate[i] / (1.0f + expf(-gate[i])) * (up ? up[i] : 1.0f);
 }
 
 static void add_wasm(float *y, const float *a, const float *b, int64_t n)
