@@ -1,5 +1,6 @@
 /* The conformer ops (conv2d, relative-position attention) against direct double-precision evaluations of
  * their definitions in ops.h, on odd sizes, with one and two threads. */
+#include <stdlib.h>
 #include <string.h>
 
 #define OP_TEST_SEED 0x9e3779b97f4a7c15ull
@@ -52,47 +53,60 @@ static void test_conv2d(void)
     }
 }
 
+/* Sizes that cover one item, several query blocks and key tiles with ragged ends, and more valid frames than the
+ * whole-row path takes (the tiled path with its online softmax). */
+static void relpos_case(int T, int H, int hd, int nv)
+{
+    const int D = H * hd;
+    float *q = malloc((size_t)T * D * 4), *k = malloc((size_t)T * D * 4), *v = malloc((size_t)T * D * 4);
+    float *p = malloc((size_t)(2 * T - 1) * D * 4), *u = malloc((size_t)D * 4), *vb = malloc((size_t)D * 4);
+    float *ref = malloc((size_t)T * D * 4);
+    double *s = malloc((size_t)T * sizeof(double));
+    REQUIRE(q && k && v && p && u && vb && ref && s);
+    fill(q, (size_t)T * D), fill(k, (size_t)T * D), fill(v, (size_t)T * D), fill(p, (size_t)(2 * T - 1) * D);
+    fill(u, (size_t)D), fill(vb, (size_t)D);
+    const float scale = 0.37f;
+    for (int i = 0; i < T; i++)
+        for (int h = 0; h < H; h++) {
+            double m = -1e300, sum = 0;
+            for (int j = 0; j < nv; j++) {
+                double a = 0;
+                for (int d = 0; d < hd; d++) {
+                    int c = h * hd + d;
+                    a += ((double)q[i * D + c] + u[c]) * k[j * D + c] +
+                         ((double)q[i * D + c] + vb[c]) * p[(T - 1 - i + j) * D + c];
+                }
+                s[j] = a * scale;
+                if (s[j] > m) m = s[j];
+            }
+            for (int j = 0; j < nv; j++) sum += (s[j] = exp(s[j] - m));
+            for (int d = 0; d < hd; d++) {
+                double acc = 0;
+                for (int j = 0; j < nv; j++) acc += s[j] / sum * v[j * D + h * hd + d];
+                ref[i * D + h * hd + d] = i < nv ? (float)acc : 0.0f;
+            }
+        }
+    struct qw_tensor qt = make(T, D, q), kt = make(T, D, k), vt = make(T, D, v), pt = make(2 * T - 1, D, p);
+    struct qw_tensor ut = make(1, D, u), vbt = make(1, D, vb), yt = make(T, D, NULL);
+    struct qw_relattn_params prm = {H, hd, nv, scale};
+    qw_attention_relpos(&be, yt, qt, kt, vt, pt, ut, vbt, &prm);
+    check_synced("attention_relpos");
+    double err = rel_err(host(yt), ref, (size_t)T * D);
+    CHECKF(err < 1e-5, "attention_relpos T=%d, %d heads of %d, %d valid: %g", T, H, hd, nv, err);
+    /* a position table of the wrong length is refused */
+    qw_attention_relpos(&be, yt, qt, kt, vt, qw_rows(pt, 0, 2 * T - 2), ut, vbt, &prm);
+    struct qw_err e = {0};
+    CHECK(qw_sync(&be, &e) == QWGLM_ERR_ARG);
+    drop(qt), drop(kt), drop(vt), drop(pt), drop(ut), drop(vbt), drop(yt);
+    free(q), free(k), free(v), free(p), free(u), free(vb), free(ref), free(s);
+}
+
 static void test_attention_relpos(void)
 {
-    const int T = 7, H = 3, hd = 5, D = H * hd;
-    static float q[7 * 15], k[7 * 15], v[7 * 15], p[13 * 15], u[15], vb[15], ref[7 * 15];
-    fill(q, sizeof q / 4), fill(k, sizeof k / 4), fill(v, sizeof v / 4), fill(p, sizeof p / 4);
-    fill(u, sizeof u / 4), fill(vb, sizeof vb / 4);
-    for (int nv = T; nv >= 4; nv -= 3) {
-        const float scale = 0.37f;
-        for (int i = 0; i < T; i++)
-            for (int h = 0; h < H; h++) {
-                double s[7], m = -1e300, sum = 0;
-                for (int j = 0; j < nv; j++) {
-                    double a = 0;
-                    for (int d = 0; d < hd; d++) {
-                        int c = h * hd + d;
-                        a += ((double)q[i * D + c] + u[c]) * k[j * D + c] +
-                             ((double)q[i * D + c] + vb[c]) * p[(T - 1 - i + j) * D + c];
-                    }
-                    s[j] = a * scale;
-                    if (s[j] > m) m = s[j];
-                }
-                for (int j = 0; j < nv; j++) sum += (s[j] = exp(s[j] - m));
-                for (int d = 0; d < hd; d++) {
-                    double acc = 0;
-                    for (int j = 0; j < nv; j++) acc += s[j] / sum * v[j * D + h * hd + d];
-                    ref[i * D + h * hd + d] = i < nv ? (float)acc : 0.0f;
-                }
-            }
-        struct qw_tensor qt = make(T, D, q), kt = make(T, D, k), vt = make(T, D, v), pt = make(2 * T - 1, D, p);
-        struct qw_tensor ut = make(1, D, u), vbt = make(1, D, vb), yt = make(T, D, NULL);
-        struct qw_relattn_params prm = {H, hd, nv, scale};
-        qw_attention_relpos(&be, yt, qt, kt, vt, pt, ut, vbt, &prm);
-        check_synced("attention_relpos");
-        double err = rel_err(host(yt), ref, (size_t)T * D);
-        CHECKF(err < 1e-5, "attention_relpos (%d valid): %g", nv, err);
-        /* a position table of the wrong length is refused */
-        qw_attention_relpos(&be, yt, qt, kt, vt, qw_rows(pt, 0, 2 * T - 2), ut, vbt, &prm);
-        struct qw_err e = {0};
-        CHECK(qw_sync(&be, &e) == QWGLM_ERR_ARG);
-        drop(qt), drop(kt), drop(vt), drop(pt), drop(ut), drop(vbt), drop(yt);
-    }
+    for (int nv = 7; nv >= 4; nv -= 3) relpos_case(7, 3, 5, nv);
+    relpos_case(150, 2, 24, 150);
+    relpos_case(211, 3, 17, 139);
+    relpos_case(4200, 1, 4, 4133);
 }
 
 /* The batched linear path (several input rows) against a double-precision reference, and every SIMD dot / gemm
