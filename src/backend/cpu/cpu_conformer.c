@@ -178,7 +178,7 @@ static void relattn_item(const struct relattn_job *jb, long item, float *scratch
  * and the three products run on the backend's f32 matrix kernel (gemm), which packs its operands into panels and
  * is several times faster than per-query dot products: content scores [nq, nv], the position band
  * [nq, nq + nv - 1], and the weighted values against V transposed [hd, nv]. */
-#define REL_GB 64
+#define REL_GB 128
 #define REL_FULL_MAX 4096
 
 static size_t relattn_full_floats(int hd, int nv)
