@@ -46,7 +46,7 @@ static size_t encode_bytes(const struct parakeet_config *c, int64_t F)
     total += sub;
     total += 8 * qw_scratch_bytes(QW_DTYPE_F32, T, D);
     total += qw_scratch_bytes(QW_DTYPE_F32, T, wide);
-    total += 3 * qw_scratch_bytes(QW_DTYPE_F32, 2 * T - 1, D);
+    total += qw_scratch_bytes(QW_DTYPE_F32, 2 * T - 1, D);
     total += qw_scratch_bytes(QW_DTYPE_F32, T, c->joint_hidden);
     return total + 4096;
 }
@@ -87,6 +87,7 @@ void parakeet_state_free(struct parakeet_state *s, const struct parakeet_model *
     if (m && m->be) {
         if (s->sc.buf) m->be->ops->buf_free(m->be->ctx, s->sc.buf);
         if (s->dec_buf) m->be->ops->buf_free(m->be->ctx, s->dec_buf);
+        if (s->pos_buf) m->be->ops->buf_free(m->be->ctx, s->pos_buf);
     }
     qw_free(s->host_logits);
     memset(s, 0, sizeof *s);
@@ -125,6 +126,41 @@ static qwglm_status positions(const struct parakeet_model *m, struct qw_tensor p
     }
     qwglm_status rc = qw_tensor_write(m->be, p, h, e);
     qw_free(h);
+    return rc;
+}
+
+/* The position table of layer l for a pass of T frames (T <= s->pos_T), or, for l < 0, the sinusoids. */
+static struct qw_tensor pos_rows(const struct parakeet_model *m, const struct parakeet_state *s, int l, int64_t T)
+{
+    const int64_t D = m->cfg.d_model, R = 2 * s->pos_T - 1;
+    const size_t layer_bytes = (size_t)(R * D) * sizeof(float);
+    return (struct qw_tensor){s->pos_buf, (size_t)(l + 1) * layer_bytes + (size_t)((s->pos_T - T) * D) * sizeof(float),
+                              QW_DTYPE_F32, 2 * T - 1, D, D};
+}
+
+/* Makes s hold the projected positions of every layer for passes of up to T frames: recomputed only when a
+ * longer pass than any before comes (once per model for windowed recordings). */
+static qwglm_status project_positions(const struct parakeet_model *m, struct parakeet_state *s, int64_t T,
+                                      struct qw_err *e)
+{
+    if (T <= s->pos_T) return QWGLM_OK;
+    const int64_t D = m->cfg.d_model, R = 2 * T - 1;
+    if (s->pos_buf) m->be->ops->buf_free(m->be->ctx, s->pos_buf);
+    s->pos_buf = NULL;
+    s->pos_T = 0;
+    qwglm_status rc = m->be->ops->buf_alloc(m->be->ctx, (size_t)(m->cfg.n_layers + 1) * (size_t)(R * D) * sizeof(float),
+                                            &s->pos_buf, e);
+    if (rc) return rc;
+    s->pos_T = T;
+    rc = positions(m, pos_rows(m, s, -1, T), T, e);
+    if (rc) return rc;
+    for (int l = 0; l < m->cfg.n_layers; l++) qw_matmul(m->be, pos_rows(m, s, l, T), pos_rows(m, s, -1, T), m->layers[l].wpos);
+    rc = qw_sync(m->be, e);
+    if (rc) {
+        m->be->ops->buf_free(m->be->ctx, s->pos_buf);
+        s->pos_buf = NULL;
+        s->pos_T = 0;
+    }
     return rc;
 }
 
@@ -187,8 +223,6 @@ qwglm_status parakeet_encode(const struct parakeet_model *m, struct parakeet_sta
     struct qw_tensor q = qw_scratch_tensor(sc, QW_DTYPE_F32, T, D), kk = qw_scratch_tensor(sc, QW_DTYPE_F32, T, D);
     struct qw_tensor v = qw_scratch_tensor(sc, QW_DTYPE_F32, T, D), att = qw_scratch_tensor(sc, QW_DTYPE_F32, T, D);
     struct qw_tensor wide = qw_scratch_tensor(sc, QW_DTYPE_F32, T, c->d_ff > 2 * D ? c->d_ff : 2 * D);
-    struct qw_tensor pos = qw_scratch_tensor(sc, QW_DTYPE_F32, 2 * T - 1, D);
-    struct qw_tensor pproj = qw_scratch_tensor(sc, QW_DTYPE_F32, 2 * T - 1, D);
     struct qw_tensor proj = qw_scratch_tensor(sc, QW_DTYPE_F32, T, c->joint_hidden);
     if (sc->overflow) return qw_fail(e, QWGLM_ERR_NOMEM, "encoder scratch");
     qw_linear(be, h, x, m->sub_lin_w, m->sub_lin_b);
@@ -196,7 +230,7 @@ qwglm_status parakeet_encode(const struct parakeet_model *m, struct parakeet_sta
     rc = qw_sync(be, e);
     if (rc) return rc;
     if (tap) tap(tap_user, "subsampling", h);
-    rc = positions(m, pos, T, e);
+    rc = project_positions(m, s, T, e);
     if (rc) return rc;
 
     /* ---- conformer blocks ---- */
@@ -211,8 +245,7 @@ qwglm_status parakeet_encode(const struct parakeet_model *m, struct parakeet_sta
         qw_linear(be, q, ln, L->wq, L->bq);
         qw_linear(be, kk, ln, L->wk, L->bk);
         qw_linear(be, v, ln, L->wv, L->bv);
-        qw_matmul(be, pproj, pos, L->wpos);
-        qw_attention_relpos(be, att, q, kk, v, pproj, L->bias_u, L->bias_v, &ap);
+        qw_attention_relpos(be, att, q, kk, v, pos_rows(m, s, l, T), L->bias_u, L->bias_v, &ap);
         qw_linear(be, out, att, L->wo, L->bo);
         qw_add(be, h, h, out);
 

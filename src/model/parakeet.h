@@ -92,6 +92,10 @@ struct parakeet_state {
     struct qw_tensor c[PK_MAX_LSTM];   /* [1, H] */
     struct qw_tensor gates, tmp1, tmp2, dec_out, joint, logits, ids;
     float *host_logits;                /* [vocab + n_durations] */
+    /* Every layer's projected relative positions for distances -(pos_T - 1) .. pos_T - 1, kept between passes:
+     * they depend only on the distance, so a pass of T <= pos_T frames reads rows [pos_T - T, pos_T + T - 1). */
+    struct qw_buf *pos_buf;
+    int64_t pos_T;
 };
 
 qwglm_status parakeet_state_init(struct parakeet_state *s, const struct parakeet_model *m, struct qw_err *e);
