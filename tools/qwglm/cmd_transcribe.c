@@ -135,8 +135,15 @@ int cmd_transcribe(int argc, char **argv)
             qwglm_asr_free(asr);
             return cli_error(cmd, "%s: cannot read", audio);
         }
+        const size_t frame_bytes = sizeof(float) * (size_t)raw_channels;
+        if (raw_rate && n % frame_bytes) {
+            free(data);
+            qwglm_asr_free(asr);
+            return cli_error(cmd, "%s: %zu bytes of raw PCM are not whole frames of %ld float32 sample%s", audio, n,
+                             raw_channels, raw_channels == 1 ? "" : "s");
+        }
         if (raw_rate) {
-            size_t frames = n / sizeof(float) / (size_t)raw_channels;
+            size_t frames = n / frame_bytes;
             rc = qwglm_asr_transcribe_pcm(asr, (const float *)(void *)data, frames, (int)raw_rate, (int)raw_channels, &r,
                                           err);
         } else {
