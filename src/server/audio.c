@@ -86,6 +86,14 @@ qwglm_status audio_open(const struct audio_config *c, struct srv_progress *progr
             return qw_fail(e, QWGLM_ERR_NOMEM, "speech models: out of memory");
         }
         qwglm_asr_params p = qwglm_asr_default_params();
+        if (c->asr_dtype) {
+            int d = qwglm_dtype_parse(c->asr_dtype);
+            if (d < 0) {
+                audio_free(a);
+                return qw_fail(e, QWGLM_ERR_ARG, "--asr-dtype %s: expected auto, f32, bf16, q8 or q4", c->asr_dtype);
+            }
+            p.dtype = (qwglm_dtype)d;
+        }
         p.n_threads = c->n_threads;
         p.max_seconds = c->max_seconds;
         p.max_file_bytes = c->max_file_bytes;

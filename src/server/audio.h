@@ -23,6 +23,7 @@
 
 struct audio_config {
     const char *asr_model;                /* NULL: no speech recognition */
+    const char *asr_dtype;                /* its weights: auto, f32, bf16, q8, q4; NULL: auto */
     const char *voices[AUDIO_MAX_VOICES]; /* Piper .onnx files; the first is the default voice */
     int n_voices;
     int workers;           /* handles of each kind (>= 1) */

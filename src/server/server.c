@@ -80,6 +80,7 @@ static void *load_main(void *arg)
     }
     if (st == QWGLM_OK) {
         struct audio_config ac = {.asr_model = cfg->asr_model,
+                                  .asr_dtype = cfg->asr_dtype,
                                   .n_voices = cfg->n_voices,
                                   .workers = cfg->audio_parallel,
                                   .n_threads = cfg->n_threads,

@@ -21,6 +21,7 @@ struct srv_config {
     const char *dtype;    /* weight precision; NULL: auto */
     /* speech, beside the language model (src/server/audio.h) */
     const char *asr_model;          /* Parakeet directory for /v1/audio/transcriptions; NULL: none */
+    const char *asr_dtype;          /* its weight precision; NULL: auto */
     const char *voices[8];          /* Piper voices (.onnx) for /v1/audio/speech; the first is the default */
     int n_voices;
     int audio_parallel;             /* Parakeet handles and voice sets (each serves one request at a time) */

@@ -86,7 +86,13 @@ def test_bad_input():
         check(len(err) >= 1 and any("qwglm" in l for l in err), "%s: message %r" % (what, err))
 
 
+def test_serve_flag():
+    r = subprocess.run([QWGLM, "serve", "--asr-dtype", "f12"], capture_output=True, timeout=60)
+    check(r.returncode == 2 and b"--asr-dtype" in r.stderr, "serve --asr-dtype f12: exit %d" % r.returncode)
+
+
 test_reference()
+test_serve_flag()
 test_timestamps_and_raw()
 test_bad_input()
 print("cli_transcribe: %d failures" % failures)

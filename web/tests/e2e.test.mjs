@@ -78,7 +78,16 @@ test('a message streams its reply token by token', async () => {
   await shot('02-reply');
 });
 
+const setMaxTokens = async (value) => {
+  await page.locator('button', { hasText: 'Settings' }).click();
+  await page.locator('label', { hasText: 'Max tokens' }).locator('input').fill(value);
+  await page.locator('[aria-label="Close settings"]').click();
+};
+
 test('stop ends a reply midway', async () => {
+  // no token limit: the reply runs until the context is full, far longer than the 300 tokens the other tests
+  // ask for (which the micro model produces in a fraction of a second, before a click could reach the server)
+  await setMaxTokens('');
   const before = await metric('qwglm_requests_cancelled_total');
   await page.locator('[data-testid="composer"]').fill('tell me a long story');
   await page.locator('[data-testid="send"]').click();
@@ -97,6 +106,7 @@ test('stop ends a reply midway', async () => {
   for (let i = 0; i < 30 && (await metric('qwglm_requests_cancelled_total')) <= before; i++) await page.waitForTimeout(100);
   assert.ok((await metric('qwglm_requests_cancelled_total')) > before, 'the server did not cancel the reply');
   await shot('03-stopped');
+  await setMaxTokens('300');
 });
 
 test('after a reload the conversation is still there', async () => {
