@@ -45,6 +45,9 @@ void bench_end(struct bench_out *o);
 
 /* Helpers for sections: monotonic seconds, the median of n values (sorts v), the 1-minute load average. */
 double bench_now(void);
+/* CPU seconds of the whole process (user + system, every thread): wall time on a shared machine counts the
+ * neighbours too. */
+double bench_cpu_seconds(void);
 /* The read bandwidth again (GB/s, one run) with backend be (a CPU backend): on a shared machine it moves within a
  * run, so a figure is best compared with the bandwidth measured beside it. */
 struct qw_backend;

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "backend/cpu/cpu.h"
 #include "base/mem.h"
@@ -48,14 +47,6 @@ static bool asr_section_wanted(const struct bench_opts *o)
 {
     (void)o;
     return aopt.config != NULL;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage u;
-    if (getrusage(RUSAGE_SELF, &u) != 0) return NAN;
-    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec +
-           (double)u.ru_stime.tv_usec * 1e-6;
 }
 
 /* GFLOP of one encoder pass over F feature frames: linear layers (the feed-forward pair, q/k/v/out, the conv
@@ -113,7 +104,7 @@ struct pass {
 static qwglm_status transcribe(struct qwglm_asr *a, const float *pcm, size_t n, float *feats, int64_t frames,
                                struct pass *p, struct qw_err *e)
 {
-    double c0 = cpu_seconds(), t0 = bench_now();
+    double c0 = bench_cpu_seconds(), t0 = bench_now();
     qwglm_status rc = qw_mel_compute(&a->mel, pcm, n, feats, e);
     if (rc) return rc;
     double t1 = bench_now();
@@ -128,7 +119,7 @@ static qwglm_status transcribe(struct qwglm_asr *a, const float *pcm, size_t n, 
     qw_free(toks);
     if (rc) return rc;
     double t3 = bench_now();
-    *p = (struct pass){t1 - t0, t2 - t1, t3 - t2, t3 - t0, cpu_seconds() - c0, nt, encoder_hash(a, enc)};
+    *p = (struct pass){t1 - t0, t2 - t1, t3 - t2, t3 - t0, bench_cpu_seconds() - c0, nt, encoder_hash(a, enc)};
     return QWGLM_OK;
 }
 

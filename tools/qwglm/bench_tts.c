@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "backend/cpu/cpu.h"
 #include "base/file.h"
@@ -222,14 +221,6 @@ static struct pb build_voice(const struct json_value *shapes, uint64_t seed)
 
 /* ---- measuring ---- */
 
-static double cpu_seconds(void)
-{
-    struct rusage u;
-    if (getrusage(RUSAGE_SELF, &u) != 0) return NAN;
-    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec +
-           (double)u.ru_stime.tv_usec * 1e-6;
-}
-
 static uint32_t fnv1a(const void *p, size_t n)
 {
     const uint8_t *b = p;
@@ -309,10 +300,10 @@ static int speak(struct tts_state *t, const int32_t *ids, int n, float **audio, 
 {
     const struct vits_synth_params sp = {0.667f, 1.0f, 0.8f, 0};
     struct vits_noise noise = {.seed = 1};
-    double c0 = cpu_seconds(), t0 = bench_now();
+    double c0 = bench_cpu_seconds(), t0 = bench_now();
     qwglm_status rc = vits_synth(&t->m, ids, n, &sp, &noise, audio, ns, NULL, e);
     *secs = bench_now() - t0;
-    *cpu = cpu_seconds() - c0;
+    *cpu = bench_cpu_seconds() - c0;
     return rc != QWGLM_OK;
 }
 
