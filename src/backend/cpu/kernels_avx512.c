@@ -674,11 +674,57 @@ INLINE __m512 reduce16(const __m512 a[16])
     return _mm512_add_ps(_mm512_shuffle_f32x4(e0, e1, 0x88), _mm512_shuffle_f32x4(e0, e1, 0xdd));
 }
 
+/* Two query vectors against up to 8 keys: each key vector is loaded once for both (16 partial vectors, lane 2j + i
+ * for key j and query i after reduce16), 64 dimensions of the queries in registers at a time. Decode attention's
+ * query groups (2 to 8 query heads per KV head) take this path pair by pair. */
+INLINE void scores_pair(const float *q0, const float *q1, const float *k, int64_t k_stride, int j0, int nk, int hd,
+                        float *s0, float *s1)
+{
+    __m512 acc[16];
+    for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+    for (int d0 = 0; d0 < hd; d0 += 64) {
+        __m512 a[4], b[4];
+        __mmask16 m[4];
+        for (int u = 0; u < 4; u++) {
+            int left = hd - d0 - 16 * u;
+            m[u] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            a[u] = _mm512_maskz_loadu_ps(m[u], q0 + d0 + 16 * u);
+            b[u] = _mm512_maskz_loadu_ps(m[u], q1 + d0 + 16 * u);
+        }
+        if (nk == 8 && hd - d0 >= 64) /* the common case, unrolled so acc[] stays in registers */
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const float *kj = k + (j0 + j) * k_stride;
+#pragma GCC unroll 4
+                for (int u = 0; u < 4; u++) {
+                    const __m512 kv = _mm512_loadu_ps(kj + d0 + 16 * u);
+                    acc[2 * j] = _mm512_fmadd_ps(a[u], kv, acc[2 * j]);
+                    acc[2 * j + 1] = _mm512_fmadd_ps(b[u], kv, acc[2 * j + 1]);
+                }
+            }
+        else
+            for (int j = 0; j < nk; j++) {
+                const float *kj = k + (j0 + j) * k_stride;
+                for (int u = 0; u < 4 && m[u]; u++) {
+                    const __m512 kv = _mm512_maskz_loadu_ps(m[u], kj + d0 + 16 * u);
+                    acc[2 * j] = _mm512_fmadd_ps(a[u], kv, acc[2 * j]);
+                    acc[2 * j + 1] = _mm512_fmadd_ps(b[u], kv, acc[2 * j + 1]);
+                }
+            }
+    }
+    float r[16];
+    _mm512_storeu_ps(r, reduce16(acc));
+    for (int j = 0; j < nk; j++) s0[j0 + j] = r[2 * j], s1[j0 + j] = r[2 * j + 1];
+}
+
 /* Scores of one query against up to 16 keys: 16 partial vectors, one per key, then reduce16. The query stays in
  * registers (head_dim <= 128; larger heads in 128-wide pieces). */
-static void attn_scores_avx512(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
-                               int s_stride)
+INLINE void attn_scores_rows(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
+                             int s_stride)
 {
+    for (; n_q >= 2; n_q -= 2, q += 2 * (size_t)hd, s += 2 * (size_t)s_stride)
+        for (int j0 = 0; j0 < n_k; j0 += 8)
+            scores_pair(q, q + hd, k, k_stride, j0, n_k - j0 < 8 ? n_k - j0 : 8, hd, s, s + s_stride);
     for (int i = 0; i < n_q; i++) {
         const float *qi = q + (size_t)i * hd;
         for (int j0 = 0; j0 < n_k; j0 += 16) {
@@ -695,14 +741,15 @@ static void attn_scores_avx512(const float *q, int n_q, const float *k, int64_t 
                 }
                 if (nk == 16 && hd - d0 >= 128) /* the common case, unrolled so acc[] stays in registers */
                     for (int j = 0; j < 16; j++) {
-                        const float *kj = k + (j0 + j) * k_stride + d0;
-                        for (int u = 0; u < 8; u++) acc[j] = _mm512_fmadd_ps(qv[u], _mm512_loadu_ps(kj + 16 * u), acc[j]);
+                        const float *kj = k + (j0 + j) * k_stride;
+                        for (int u = 0; u < 8; u++)
+                            acc[j] = _mm512_fmadd_ps(qv[u], _mm512_loadu_ps(kj + d0 + 16 * u), acc[j]);
                     }
                 else
                     for (int j = 0; j < nk; j++) {
-                        const float *kj = k + (j0 + j) * k_stride + d0;
+                        const float *kj = k + (j0 + j) * k_stride;
                         for (int u = 0; u < 8 && m[u]; u++)
-                            acc[j] = _mm512_fmadd_ps(qv[u], _mm512_maskz_loadu_ps(m[u], kj + 16 * u), acc[j]);
+                            acc[j] = _mm512_fmadd_ps(qv[u], _mm512_maskz_loadu_ps(m[u], kj + d0 + 16 * u), acc[j]);
                     }
             }
             _mm512_mask_storeu_ps(s + (size_t)i * s_stride + j0, (__mmask16)((1u << nk) - 1), reduce16(acc));
@@ -710,9 +757,35 @@ static void attn_scores_avx512(const float *q, int n_q, const float *k, int64_t 
     }
 }
 
-static void attn_accum_avx512(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
-                              int n_k, int hd)
+INLINE void attn_accum_rows(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
+                            int n_k, int hd)
 {
+    /* pairs of query vectors share each value load: 2 x 8 accumulators over 128 dimensions at a time */
+    for (; n_q >= 2; n_q -= 2, acc += 2 * (size_t)hd, p += 2 * (size_t)p_stride) {
+        for (int d = 0; d < hd; d += 128) {
+            __mmask16 m[8];
+            __m512 a[8], b[8];
+            for (int u = 0; u < 8; u++) {
+                int left = hd - d - 16 * u;
+                m[u] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+                a[u] = _mm512_maskz_loadu_ps(m[u], acc + d + 16 * u);
+                b[u] = _mm512_maskz_loadu_ps(m[u], acc + hd + d + 16 * u);
+            }
+            for (int j = 0; j < n_k; j++) {
+                const __m512 pa = _mm512_set1_ps(p[j]), pb = _mm512_set1_ps(p[p_stride + j]);
+                const float *vj = v + j * v_stride;
+                for (int u = 0; u < 8; u++) {
+                    const __m512 vv = _mm512_maskz_loadu_ps(m[u], vj + d + 16 * u);
+                    a[u] = _mm512_fmadd_ps(pa, vv, a[u]);
+                    b[u] = _mm512_fmadd_ps(pb, vv, b[u]);
+                }
+            }
+            for (int u = 0; u < 8; u++) {
+                _mm512_mask_storeu_ps(acc + d + 16 * u, m[u], a[u]);
+                _mm512_mask_storeu_ps(acc + hd + d + 16 * u, m[u], b[u]);
+            }
+        }
+    }
     for (int i = 0; i < n_q; i++) {
         float *ai = acc + (size_t)i * hd;
         const float *pi = p + (size_t)i * p_stride;
@@ -726,13 +799,24 @@ static void attn_accum_avx512(float *acc, int n_q, const float *p, int p_stride,
             }
             for (int j = 0; j < n_k; j++) {
                 __m512 pj = _mm512_set1_ps(pi[j]);
-                const float *vj = v + j * v_stride + d;
-                for (int u = 0; u < 4; u++)
-                    a[u] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[u], vj + 16 * u), a[u]);
+                const float *vj = v + j * v_stride;
+                for (int u = 0; u < 4; u++) a[u] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[u], vj + d + 16 * u), a[u]);
             }
             for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(ai + d + 16 * u, m[u], a[u]);
         }
     }
+}
+
+static void attn_scores_avx512(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
+                               int s_stride)
+{
+    attn_scores_rows(q, n_q, k, k_stride, n_k, hd, s, s_stride);
+}
+
+static void attn_accum_avx512(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
+                              int n_k, int hd)
+{
+    attn_accum_rows(acc, n_q, p, p_stride, v, v_stride, n_k, hd);
 }
 
 /* ---- prefill attention with the queries in lanes (kernels.h, struct cpu_attn_tile) ----
