@@ -19,7 +19,7 @@ let page;
 
 before(async () => {
   fs.mkdirSync(shots, { recursive: true });
-  srv = await startServer([...modelArgs(), '--web', path.join(repo, 'web/dist')]);
+  srv = await startServer([...modelArgs(8192), '--web', path.join(repo, 'web/dist')]);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -54,7 +54,9 @@ test('a message streams its reply token by token', async () => {
   await page.locator('label.toggle', { hasText: 'Thinking' }).locator('input').uncheck();
   await page.locator('button', { hasText: 'Settings' }).click();
   await page.locator('label', { hasText: 'Temperature' }).locator('input').fill('0');
-  await page.locator('label', { hasText: 'Max tokens' }).locator('input').fill('300');
+  // 1500 tokens: long enough to stream over many frames however fast the kernels are (300 tokens of the micro
+  // model can arrive in one or two network reads)
+  await page.locator('label', { hasText: 'Max tokens' }).locator('input').fill('1500');
   await page.locator('[aria-label="Close settings"]').click();
   await page.locator('[data-testid="composer"]').fill(first);
   // the reply grows while it streams: every length the last reply has on screen, recorded as the page changes
@@ -85,8 +87,8 @@ const setMaxTokens = async (value) => {
 };
 
 test('stop ends a reply midway', async () => {
-  // no token limit: the reply runs until the context is full, far longer than the 300 tokens the other tests
-  // ask for (which the micro model produces in a fraction of a second, before a click could reach the server)
+  // no token limit: the reply runs until the context (8192) is full, so it is still streaming when the click
+  // reaches the server
   await setMaxTokens('');
   const before = await metric('qwglm_requests_cancelled_total');
   await page.locator('[data-testid="composer"]').fill('tell me a long story');
@@ -106,7 +108,7 @@ test('stop ends a reply midway', async () => {
   for (let i = 0; i < 30 && (await metric('qwglm_requests_cancelled_total')) <= before; i++) await page.waitForTimeout(100);
   assert.ok((await metric('qwglm_requests_cancelled_total')) > before, 'the server did not cancel the reply');
   await shot('03-stopped');
-  await setMaxTokens('300');
+  await setMaxTokens('300'); // the later tests' replies: short
 });
 
 test('after a reload the conversation is still there', async () => {
