@@ -100,8 +100,9 @@ void cpu_conv2d(void *ctx, struct qw_tensor y, struct qw_tensor x, struct qw_ten
 
 /* ---- relative-position attention ----
  *
- * Items are (block of REL_QB query rows, head). Each item walks the valid keys in tiles of REL_TK with an online
- * softmax, as prefill attention does: the content scores (q + u) . k_j come from the attn_scores kernel, and so
+ * Items are (block of query rows, head), handed to the threads first come first served. Up to REL_FULL_MAX valid
+ * frames an item holds whole rows of scores (relattn_full_item); beyond, it walks the valid keys in tiles of REL_TK
+ * with an online softmax, as prefill attention does (relattn_item): the content scores (q + u) . k_j come from the attn_scores kernel, and so
  * do the position scores (q + v_bias) . p_r for the rows r = T - 1 - i + j the tile's queries and keys need
  * (REL_QB + REL_TK - 1 rows, a band shared by the whole block); query t then takes its diagonal of that band. */
 #define REL_QB 32
@@ -112,10 +113,24 @@ struct relattn_job {
     struct qw_tensor y, q, k, v, p, u, vb;
     struct qw_relattn_params prm;
     int64_t T;
-    bool full; /* whole rows of scores per item (relattn_full_item) */
+    void (*item)(const struct relattn_job *jb, long item, float *scratch);
     long n_items;
     atomic_long next;
 };
+
+/* Rows [i0, i0 + nq) of head h as (q + u) scale and (q + v_bias) scale, [nq][hd] each. */
+static void relattn_queries(const struct relattn_job *jb, int h, int i0, int nq, float *qu, float *qv)
+{
+    const int hd = jb->prm.head_dim;
+    const float *u = cpu_row(jb->u, 0) + (size_t)h * hd, *vb = cpu_row(jb->vb, 0) + (size_t)h * hd;
+    for (int t = 0; t < nq; t++) {
+        const float *q = cpu_row(jb->q, i0 + t) + (size_t)h * hd;
+        for (int d = 0; d < hd; d++) {
+            qu[(size_t)t * hd + d] = (q[d] + u[d]) * jb->prm.scale;
+            qv[(size_t)t * hd + d] = (q[d] + vb[d]) * jb->prm.scale;
+        }
+    }
+}
 
 static size_t relattn_floats(int hd)
 {
@@ -131,17 +146,8 @@ static void relattn_item(const struct relattn_job *jb, long item, float *scratch
     float *qu = scratch, *qv = qu + (size_t)REL_QB * hd, *acc = qv + (size_t)REL_QB * hd;
     float *s = acc + (size_t)REL_QB * hd, *band = s + (size_t)REL_QB * REL_TK, *mx = band + (size_t)REL_QB * BW;
     float *sum = mx + REL_QB;
-    const float *u = cpu_row(jb->u, 0) + (size_t)h * hd, *vb = cpu_row(jb->vb, 0) + (size_t)h * hd;
-    const float scale = jb->prm.scale;
-    for (int t = 0; t < nq; t++) {
-        const float *q = cpu_row(jb->q, i0 + t) + (size_t)h * hd;
-        for (int d = 0; d < hd; d++) {
-            qu[(size_t)t * hd + d] = (q[d] + u[d]) * scale;
-            qv[(size_t)t * hd + d] = (q[d] + vb[d]) * scale;
-        }
-        mx[t] = -INFINITY;
-        sum[t] = 0.0f;
-    }
+    relattn_queries(jb, h, i0, nq, qu, qv);
+    for (int t = 0; t < nq; t++) mx[t] = -INFINITY, sum[t] = 0.0f;
     memset(acc, 0, (size_t)nq * hd * sizeof *acc);
     for (int j0 = 0; j0 < nv; j0 += REL_TK) {
         const int nk = nv - j0 < REL_TK ? nv - j0 : REL_TK;
@@ -195,14 +201,7 @@ static void relattn_full_item(const struct relattn_job *jb, long item, float *sc
     const int nq = nv - i0 < REL_GB ? nv - i0 : REL_GB, nb = nq + nv - 1;
     float *qu = scratch, *qv = qu + (size_t)REL_GB * hd, *s = qv + (size_t)REL_GB * hd;
     float *band = s + (size_t)REL_GB * nv, *vt = band + (size_t)REL_GB * (REL_GB + nv), *inv = vt + (size_t)hd * nv;
-    const float *u = cpu_row(jb->u, 0) + (size_t)h * hd, *vb = cpu_row(jb->vb, 0) + (size_t)h * hd;
-    for (int t = 0; t < nq; t++) {
-        const float *q = cpu_row(jb->q, i0 + t) + (size_t)h * hd;
-        for (int d = 0; d < hd; d++) {
-            qu[(size_t)t * hd + d] = (q[d] + u[d]) * jb->prm.scale;
-            qv[(size_t)t * hd + d] = (q[d] + vb[d]) * jb->prm.scale;
-        }
-    }
+    relattn_queries(jb, h, i0, nq, qu, qv);
     struct cpu_gemm g = {.wtype = QW_DTYPE_F32, .k = hd, .n = nq, .x = qu, .x_stride = hd, .y = s, .y_stride = nv};
     g.w = (const uint8_t *)(cpu_row(jb->k, 0) + (size_t)h * hd);
     g.w_stride = (size_t)jb->k.stride * sizeof(float);
@@ -244,8 +243,7 @@ static void relattn_thunk(void *arg, int ith, int nth)
     for (;;) {
         long it = atomic_fetch_add_explicit(&jb->next, 1, memory_order_relaxed);
         if (it >= jb->n_items) break;
-        if (jb->full) relattn_full_item(jb, it, scratch);
-        else relattn_item(jb, it, scratch);
+        jb->item(jb, it, scratch);
     }
 }
 
@@ -272,20 +270,18 @@ void cpu_attention_relpos(void *ctx, struct qw_tensor y, struct qw_tensor q, str
     for (int64_t i = prm->n_valid; i < T; i++) memset(cpu_row(y, i), 0, (size_t)D * sizeof(float));
     if (prm->n_valid == 0) return;
     struct relattn_job jb = {.c = c, .y = y, .q = q, .k = k, .v = v, .p = p, .u = u, .vb = v_bias, .prm = *prm, .T = T};
-    jb.full = prm->n_valid <= REL_FULL_MAX;
-    const int rows_per_item = jb.full ? REL_GB : REL_QB;
+    const bool full = prm->n_valid <= REL_FULL_MAX;
+    const int rows_per_item = full ? REL_GB : REL_QB;
+    jb.item = full ? relattn_full_item : relattn_item;
     jb.n_items = (long)((prm->n_valid + rows_per_item - 1) / rows_per_item) * prm->n_heads;
-    const size_t floats = jb.full ? relattn_full_floats(prm->head_dim, prm->n_valid) : relattn_floats(prm->head_dim);
+    const size_t floats = full ? relattn_full_floats(prm->head_dim, prm->n_valid) : relattn_floats(prm->head_dim);
     atomic_init(&jb.next, 0);
     pthread_mutex_lock(&c->lock);
     const int nth = jb.n_items < 2 ? 1 : c->n_threads;
     bool ok = true;
     for (int i = 0; i < nth && ok; i++) ok = cpu_scratch_get(c, &c->thread[i], floats * sizeof(float)) != NULL;
     if (ok && nth == 1)
-        for (long it = 0; it < jb.n_items; it++) {
-            if (jb.full) relattn_full_item(&jb, it, c->thread[0].p);
-            else relattn_item(&jb, it, c->thread[0].p);
-        }
+        for (long it = 0; it < jb.n_items; it++) jb.item(&jb, it, c->thread[0].p);
     else if (ok)
         qw_pool_run(c->pool, relattn_thunk, &jb);
     pthread_mutex_unlock(&c->lock);
