@@ -46,7 +46,6 @@ static size_t encode_bytes(const struct parakeet_config *c, int64_t F)
     total += sub;
     total += 8 * qw_scratch_bytes(QW_DTYPE_F32, T, D);
     total += qw_scratch_bytes(QW_DTYPE_F32, T, wide);
-    total += qw_scratch_bytes(QW_DTYPE_F32, 2 * T - 1, D);
     total += qw_scratch_bytes(QW_DTYPE_F32, T, c->joint_hidden);
     return total + 4096;
 }
