@@ -382,8 +382,8 @@ describe('server options', () => {
   test('overload: a full queue answers 503 with Retry-After', async () => {
     const s = await startServer([...modelArgs(), '--parallel', '1', '--queue', '1']);
     try {
-      // a few hundred tokens keep the one slot busy while the others arrive
-      const body = JSON.stringify({ messages: [{ role: 'user', content: 'slow' }], max_tokens: 300 });
+      // two thousand tokens keep the one slot busy while the others arrive, however fast the kernels
+      const body = JSON.stringify({ messages: [{ role: 'user', content: 'slow' }], max_tokens: 2000 });
       const send = () => fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body });
       const results = await Promise.all([send(), send(), send(), send()]);
       const codes = results.map((r) => r.status).sort();

@@ -123,10 +123,12 @@ test('after a reload the conversation is still there', async () => {
 });
 
 test('regenerate, and edit and resend', async () => {
+  await setMaxTokens(''); // a regenerated reply long enough to be stopped (see the stop test)
   await page.locator('[data-testid="regenerate"]').click();
   await page.locator('[data-testid="stop"]').waitFor();
   await page.locator('[data-testid="stop"]').click();
   await page.locator('[data-testid="send"]').waitFor();
+  await setMaxTokens('300');
   const user = page.locator('[data-testid="message-user"]').last();
   await user.locator('button', { hasText: 'Edit' }).click();
   await page.locator('textarea.edit-box').fill('edited question');
