@@ -303,6 +303,7 @@ static void test_attention_tiles(const char *isa, const struct cpu_kernels *k, c
 {
     static const int hds[] = {16, 32, 40, 64, 80, 128, 200};
     static float q[8 * 256], kv[33 * 300], s[8 * 40], sr[8 * 40], acc[8 * 256], accr[8 * 256];
+    static uint16_t kvh[33 * 300];
     for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
         for (int nq = 1; nq <= 8; nq += nq < 4 ? 1 : 3) /* 1, 2, 3, 4, 7: pairs and an odd one out */
             for (int nk = 1; nk <= 33; nk += 8) {
@@ -326,6 +327,19 @@ static void test_attention_tiles(const char *isa, const struct cpu_kernels *k, c
                 k->attn_accum(acc, nq, s, 40, kv, stride, nk, hd);
                 ref->attn_accum(accr, nq, s, 40, kv, stride, nk, hd);
                 CHECKF(rel_err(acc, accr, (size_t)nq * hd) < 1e-5, "%s attn_accum hd=%d nq=%d nk=%d", isa, hd, nq, nk);
+                if (!k->attn_scores_f16) continue;
+                /* f16 rows read in place: the same as the f32 kernels over the widened values */
+                for (int i = 0; i < nk * stride; i++) kvh[i] = f32_to_f16(kv[i]), kv[i] = f16_to_f32(kvh[i]);
+                k->attn_scores(q, nq, kv, stride, nk, hd, sr, 40);
+                k->attn_scores_f16(q, nq, kvh, stride, nk, hd, s, 40);
+                bool same = true;
+                for (int i = 0; i < nq; i++) same &= memcmp(s + i * 40, sr + i * 40, (size_t)nk * 4) == 0;
+                CHECKF(same, "%s attn_scores_f16 hd=%d nq=%d nk=%d", isa, hd, nq, nk);
+                memcpy(acc, accr, (size_t)nq * hd * 4);
+                k->attn_accum(accr, nq, s, 40, kv, stride, nk, hd);
+                k->attn_accum_f16(acc, nq, s, 40, kvh, stride, nk, hd);
+                CHECKF(memcmp(acc, accr, (size_t)nq * hd * 4) == 0, "%s attn_accum_f16 hd=%d nq=%d nk=%d", isa, hd, nq,
+                       nk);
             }
 }
 

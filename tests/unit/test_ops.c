@@ -147,7 +147,7 @@ static void attention_ref(float *y, const float *q, const float *k, const float 
     for (int i = 0; i < nq; i++)
         for (int h = 0; h < heads; h++) {
             int kh = h / (heads / kv_heads), nk = causal ? pos0 + i + 1 : nkv;
-            double s[512], m = -1e30, sum = 0;
+            double s[2048], m = -1e30, sum = 0; /* keys: at most the largest case's */
             for (int j = 0; j < nk; j++) {
                 double d = 0;
                 for (int t = 0; t < hd; t++)
@@ -167,13 +167,17 @@ static void attention_ref(float *y, const float *q, const float *k, const float 
 /* Short and long (several key tiles, several query tiles, odd head size) cases, with f32 and f16 keys/values. */
 static void test_attention(void)
 {
-    /* {8, 2, 40, 250, 1}: one query row over many keys, the path that splits the keys between threads; the last
-     * two: many queries (an image's patches, a prompt), the path with the queries in vector lanes, with a head size
-     * that is no multiple of 8, and three heads per KV head (30 of the 32 lanes used) */
+    /* {8, 2, 40, 250, 1}: one query row over many keys, the path that splits the keys between threads; with 1300
+     * keys each thread's share spans several chunks of scores, and three heads per KV head take the odd query
+     * vector's path; {3, 3, 36, 200, 200} and {6, 2, 20, 300, 70}: many queries (an image's patches, a prompt),
+     * the path with the queries in vector lanes, with a head size that is no multiple of 8, and three heads per KV
+     * head (30 of the 32 lanes used) */
     static const struct { int heads, kv_heads, hd, nkv, nq; } cases[] = {
-        {4, 2, 16, 11, 5}, {8, 2, 40, 150, 40}, {8, 2, 40, 250, 1}, {3, 3, 36, 200, 200}, {6, 2, 20, 300, 70}};
-    static float q[200 * 108], k[300 * 108], v[300 * 108], kr[300 * 108], vr[300 * 108], ref[200 * 108];
-    static uint16_t kh[300 * 108], vh[300 * 108];
+        {4, 2, 16, 11, 5},     {8, 2, 40, 150, 40},  {8, 2, 40, 250, 1},
+        {6, 2, 40, 1300, 1},   {3, 3, 36, 200, 200}, {6, 2, 20, 300, 70}};
+    enum { MAXKV = 1300 * 108 };
+    static float q[200 * 108], k[MAXKV], v[MAXKV], kr[MAXKV], vr[MAXKV], ref[200 * 108];
+    static uint16_t kh[MAXKV], vh[MAXKV];
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const int heads = cases[ci].heads, kv_heads = cases[ci].kv_heads, hd = cases[ci].hd, nkv = cases[ci].nkv;
         const int kvn = nkv * kv_heads * hd;
@@ -369,6 +373,16 @@ int main(void)
         test_elementwise();
         test_get_rows_and_errors();
         test_conv1d();
+        be.ops->free(be.ctx);
+    }
+    /* attention reads f16 caches in place where a variant's kernels can, else converts them: every variant */
+    const char *names[8];
+    bool usable[8];
+    int nv = cpu_kernels_variants(names, usable, 8);
+    for (int v = 0; v < nv; v++) {
+        if (!usable[v]) continue;
+        REQUIRE(cpu_backend_create_isa(2, names[v], &be, NULL) == QWGLM_OK);
+        test_attention();
         be.ops->free(be.ctx);
     }
     return test_report("test_ops");

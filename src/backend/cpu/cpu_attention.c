@@ -16,9 +16,6 @@
 #define TILE_K 64
 #define MAX_QV 32 /* query vectors per item */
 #define PREFETCH_ROWS 32 /* cache rows requested ahead of the tile being read */
-#define SPLIT_K 16       /* decode: whole cache rows per tile (16 x 1024 f32 for Qwen3: 64 KiB for keys) */
-#define SPLIT_AHEAD 0    /* decode: whole rows requested ahead (0: none; the tiles are contiguous and the hardware
-                          * prefetchers keep up, measured) */
 
 struct attn_job {
     struct cpu_ctx *c;
@@ -150,14 +147,25 @@ static void attn_thunk(void *arg, int ith, int nth)
 /* ---- one query row: the keys split between the threads ----
  *
  * With a single query row there are only n_kv_heads items (8 for Qwen3), and two threads would each stream only
- * their heads' pieces of the cache. Instead each thread takes a range of the keys for every head, visiting the
- * heads one after another within a tile, and the per-thread results (running max, sum and unnormalised values per
- * query head) are merged at the end. Scratch per thread: queries and values of all heads, their maxima and sums,
- * and the tiles. */
+ * their heads' pieces of the cache. Instead each thread takes a range of the keys for every head, and the
+ * per-thread results (running max, sum and unnormalised values per query head) are merged at the end.
+ *
+ * A thread reads its range in chunks of up to SPLIT_CHUNK keys, each in two passes over blocks of SPLIT_ROWS whole
+ * cache rows: all heads' scores for the chunk (kept, n_heads x SPLIT_CHUNK), one softmax step per query head, then
+ * the weighted values. So the softmax bookkeeping happens once per chunk, not per tile, and the cache is read in
+ * order, row after row. The kernels read f16 rows in place where they can (attn_scores_f16), and each block
+ * requests the rows SPLIT_AHEAD blocks further on in the thread's reading order (a head's columns are a piece of
+ * each row, a pattern that the hardware prefetchers follow poorly from DRAM). Scratch per thread: queries and
+ * values of all heads, their maxima and sums, the chunk's scores and, for caches the kernels cannot read in place,
+ * a converted block of keys and one of values. */
+#define SPLIT_ROWS 16
+#define SPLIT_CHUNK 512
+#define SPLIT_AHEAD 2
+
 static size_t split_floats(int n_heads, int n_kv_heads, int hd)
 {
-    return 2 * (size_t)n_heads * hd + 2 * (size_t)n_heads + (size_t)MAX_QV * TILE_K +
-           2 * (size_t)SPLIT_K * n_kv_heads * hd;
+    return 2 * (size_t)n_heads * hd + 2 * (size_t)n_heads + (size_t)n_heads * SPLIT_CHUNK +
+           2 * (size_t)SPLIT_ROWS * n_kv_heads * hd;
 }
 
 struct split_layout {
@@ -172,9 +180,91 @@ static struct split_layout split_at(float *scratch, int n_heads, int64_t kd, int
     l.mx = l.acc + (size_t)n_heads * hd;
     l.sum = l.mx + n_heads;
     l.s = l.sum + n_heads;
-    l.kt = l.s + (size_t)MAX_QV * TILE_K;
-    l.vt = l.kt + (size_t)SPLIT_K * kd;
+    l.kt = l.s + (size_t)n_heads * SPLIT_CHUNK;
+    l.vt = l.kt + (size_t)SPLIT_ROWS * kd;
     return l;
+}
+
+/* A thread's keys [k0, k1) are read chunk by chunk, each chunk's key rows, then its value rows: this requests
+ * n rows from step i of that order on (nothing past the end). */
+static void split_prefetch(const struct attn_job *jb, long k0, long k1, long i, long n)
+{
+    for (long e = i + n; i < e; i++) {
+        const long c = i / (2 * SPLIT_CHUNK), c0 = k0 + c * SPLIT_CHUNK;
+        const long len = k1 - c0 < SPLIT_CHUNK ? k1 - c0 : SPLIT_CHUNK, r = i - c * 2 * SPLIT_CHUNK;
+        if (len <= 0 || r >= 2 * len) return;
+        const struct qw_tensor *t = r < len ? &jb->k : &jb->v;
+        const size_t bytes = qw_row_bytes(t->dtype, t->cols);
+        const uint8_t *row = (const uint8_t *)cpu_row_bytes(*t, c0 + r % len);
+        for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b, 0, 3);
+    }
+}
+
+/* Rows [j0, j0 + n) of a K or V cache as the tile kernels take them: in place (f32, and f16 where the kernels
+ * widen it themselves), or converted into buf. */
+static const void *split_block(const struct cpu_kernels *kn, struct qw_tensor t, bool in_place, long j0, int n,
+                               float *buf, int64_t *stride)
+{
+    if (t.dtype == QW_DTYPE_F32 || in_place) {
+        *stride = t.stride;
+        return cpu_row_bytes(t, j0);
+    }
+    for (int j = 0; j < n; j++) kn->from_f16(cpu_row_bytes(t, j0 + j), buf + (size_t)j * t.cols, t.cols);
+    *stride = t.cols;
+    return buf;
+}
+
+/* Keys [c0, c0 + n) against every query head: scores into l->s (SPLIT_CHUNK apart per head), then the running
+ * maxima, sums and value accumulators of l take them in. */
+static void split_chunk(const struct attn_job *jb, const struct split_layout *l, long k0, long k1, long c0, int n)
+{
+    const struct qw_attn_params *p = &jb->p;
+    const struct cpu_kernels *kn = &jb->c->k;
+    const int hd = p->head_dim, group = p->n_heads / p->n_kv_heads;
+    const bool f16 = jb->k.dtype == QW_DTYPE_F16 && kn->attn_scores_f16 && kn->attn_accum_f16;
+    const long order0 = (c0 - k0) * 2; /* this chunk's first step in the thread's reading order */
+    for (int j = 0; j < n; j += SPLIT_ROWS) {
+        const int nk = n - j < SPLIT_ROWS ? n - j : SPLIT_ROWS;
+        split_prefetch(jb, k0, k1, order0 + j + SPLIT_AHEAD * SPLIT_ROWS, nk);
+        int64_t ks;
+        const void *kp = split_block(kn, jb->k, f16, c0 + j, nk, l->kt, &ks);
+        for (int h = 0; h < p->n_kv_heads; h++) {
+            const float *q = l->q + (size_t)h * group * hd;
+            float *s = l->s + (size_t)h * group * SPLIT_CHUNK + j;
+            if (f16)
+                kn->attn_scores_f16(q, group, (const uint16_t *)kp + (size_t)h * hd, ks, nk, hd, s, SPLIT_CHUNK);
+            else
+                kn->attn_scores(q, group, (const float *)kp + (size_t)h * hd, ks, nk, hd, s, SPLIT_CHUNK);
+        }
+    }
+    for (int i = 0; i < p->n_heads; i++) {
+        float *si = l->s + (size_t)i * SPLIT_CHUNK, lane[16];
+        for (int u = 0; u < 16; u++) lane[u] = -INFINITY;
+        for (int j = 0; j < n; j++) lane[j % 16] = si[j] > lane[j % 16] ? si[j] : lane[j % 16];
+        float m = l->mx[i];
+        for (int u = 0; u < 16; u++) m = lane[u] > m ? lane[u] : m;
+        if (m > l->mx[i]) {
+            const float corr = l->mx[i] == -INFINITY ? 0.0f : expf(l->mx[i] - m);
+            l->sum[i] *= corr;
+            for (int d = 0; d < hd; d++) l->acc[(size_t)i * hd + d] *= corr;
+            l->mx[i] = m;
+        }
+        l->sum[i] += kn->exp_sum(si, n, l->mx[i]);
+    }
+    for (int j = 0; j < n; j += SPLIT_ROWS) {
+        const int nk = n - j < SPLIT_ROWS ? n - j : SPLIT_ROWS;
+        split_prefetch(jb, k0, k1, order0 + n + j + SPLIT_AHEAD * SPLIT_ROWS, nk);
+        int64_t vs;
+        const void *vp = split_block(kn, jb->v, f16, c0 + j, nk, l->vt, &vs);
+        for (int h = 0; h < p->n_kv_heads; h++) {
+            float *acc = l->acc + (size_t)h * group * hd;
+            const float *s = l->s + (size_t)h * group * SPLIT_CHUNK + j;
+            if (f16)
+                kn->attn_accum_f16(acc, group, s, SPLIT_CHUNK, (const uint16_t *)vp + (size_t)h * hd, vs, nk, hd);
+            else
+                kn->attn_accum(acc, group, s, SPLIT_CHUNK, (const float *)vp + (size_t)h * hd, vs, nk, hd);
+        }
+    }
 }
 
 static void split_thunk(void *arg, int ith, int nth)
@@ -184,25 +274,15 @@ static void split_thunk(void *arg, int ith, int nth)
     const int hd = p->head_dim, group = p->n_heads / p->n_kv_heads;
     const int n_keys = p->causal ? p->q_pos0 + 1 : p->n_kv;
     long k0, k1;
-    qw_split_rows(n_keys, ith, nth, SPLIT_K, &k0, &k1);
+    qw_split_rows(n_keys, ith, nth, SPLIT_ROWS, &k0, &k1);
     struct split_layout l = split_at(jb->c->thread[ith].p, p->n_heads, (int64_t)p->n_kv_heads * hd, hd);
     for (int h = 0; h < p->n_kv_heads; h++) {
         const size_t o = (size_t)h * group;
         state_init(jb, h, 0, &(struct attn_state){l.q + o * hd, l.acc + o * hd, l.mx + o, l.sum + o, group});
     }
-    /* tiles of whole cache rows (all heads), converted once: the cache is read in order, row after row */
-    const int64_t kd = (int64_t)p->n_kv_heads * hd;
-    for (long j0 = k0; j0 < k1; j0 += SPLIT_K) {
-        const int nk = (int)(k1 - j0 < SPLIT_K ? k1 - j0 : SPLIT_K);
-        int64_t ks, vs;
-        const float *kp = kv_tile(&jb->c->k, jb->k, 0, kd, (int)j0, nk, (int)k1, SPLIT_AHEAD, l.kt, &ks);
-        const float *vp = kv_tile(&jb->c->k, jb->v, 0, kd, (int)j0, nk, (int)k1, SPLIT_AHEAD, l.vt, &vs);
-        for (int h = 0; h < p->n_kv_heads; h++) {
-            const size_t o = (size_t)h * group;
-            const struct attn_state st = {l.q + o * hd, l.acc + o * hd, l.mx + o, l.sum + o, group};
-            tile_rows_update(jb, 0, (int)j0, nk, &st, l.s, kp + (size_t)h * hd, ks, vp + (size_t)h * hd, vs);
-        }
-    }
+    split_prefetch(jb, k0, k1, 0, SPLIT_AHEAD * SPLIT_ROWS);
+    for (long c0 = k0; c0 < k1; c0 += SPLIT_CHUNK)
+        split_chunk(jb, &l, k0, k1, c0, (int)(k1 - c0 < SPLIT_CHUNK ? k1 - c0 : SPLIT_CHUNK));
 }
 
 /* y = the softmax-weighted sum of every split's values, each rescaled to the largest maximum. */
@@ -257,7 +337,7 @@ void cpu_attention(void *ctx, struct qw_tensor y, struct qw_tensor q, struct qw_
     jb.n_row_tiles = (int)((q.rows + jb.rows_per_item - 1) / jb.rows_per_item);
     jb.n_items = (int64_t)jb.n_row_tiles * p->n_kv_heads;
     const int n_keys = p->causal ? p->q_pos0 + 1 : p->n_kv;
-    const bool split = q.rows == 1 && c->n_threads > 1 && n_keys >= 2 * TILE_K;
+    const bool split = q.rows == 1 && n_keys >= 2 * TILE_K;
     if (!split && cpu_attention_lanes(c, y, q, k, v, p)) return; /* many queries: cpu_attention_lanes.c */
     pthread_mutex_lock(&c->lock);
     int nth = c->n_threads;

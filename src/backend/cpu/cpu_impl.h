@@ -46,6 +46,11 @@ static inline float *cpu_row(struct qw_tensor t, int64_t r)
 {
     return (float *)(t.buf->data + t.offset) + r * t.stride;
 }
+/* Row r of a tensor of any row-addressable dtype. */
+static inline void *cpu_row_bytes(struct qw_tensor t, int64_t r)
+{
+    return t.buf->data + t.offset + (size_t)r * qw_row_bytes(t.dtype, t.stride);
+}
 
 /* Records a failed precondition (a bug in the calling model) and returns false. */
 bool cpu_check(struct cpu_ctx *c, bool ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

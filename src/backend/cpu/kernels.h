@@ -113,6 +113,12 @@ struct cpu_kernels {
                         int s_stride);
     void (*attn_accum)(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
                        int n_k, int hd);
+    /* The same over f16 keys and values, widened as they are loaded (strides in values). NULL where a variant
+     * lacks them: attention then converts tiles with from_f16 first. */
+    void (*attn_scores_f16)(const float *q, int n_q, const uint16_t *k, int64_t k_stride, int n_k, int hd, float *s,
+                            int s_stride);
+    void (*attn_accum_f16)(float *acc, int n_q, const float *p, int p_stride, const uint16_t *v, int64_t v_stride,
+                           int n_k, int hd);
     /* x[i] = exp(x[i] - m) for i < n; returns the sum (accurate to a few ulp, as the reference expf). */
     float (*exp_sum)(float *x, int n, float m);
     /* One tile of prefill attention with the queries in lanes (see struct cpu_attn_tile); NULL where a variant

@@ -379,29 +379,46 @@ static void add_avx2(float *y, const float *a, const float *b, int64_t n)
 
 /* ---- attention tiles ---- */
 
-static void attn_scores_avx2(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
-                             int s_stride)
+/* 8 values of a key or value row at element o, and one value: f32 as stored, or f16 widened as loaded. */
+INLINE __m256 kv_load8(const void *row, int o, const bool f16)
+{
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + o)));
+    return _mm256_loadu_ps((const float *)row + o);
+}
+
+INLINE float kv_load1(const void *row, int o, const bool f16)
+{
+    return f16 ? _cvtsh_ss(((const uint16_t *)row)[o]) : ((const float *)row)[o];
+}
+
+INLINE const void *kv_row(const void *base, int64_t j, int64_t stride, const bool f16)
+{
+    return (const uint8_t *)base + (size_t)(j * stride) * (f16 ? 2 : 4);
+}
+
+INLINE void attn_scores_rows(const float *q, int n_q, const void *k, int64_t k_stride, int n_k, int hd, float *s,
+                             int s_stride, const bool f16)
 {
     for (int j = 0; j < n_k; j++) {
-        const float *kj = k + j * k_stride;
+        const void *kj = kv_row(k, j, k_stride, f16);
         for (int i = 0; i < n_q; i++) {
             const float *qi = q + (size_t)i * hd;
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
             int d = 0;
             for (; d + 16 <= hd; d += 16) {
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), _mm256_loadu_ps(kj + d), a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d + 8), _mm256_loadu_ps(kj + d + 8), a1);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), kv_load8(kj, d, f16), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d + 8), kv_load8(kj, d + 8, f16), a1);
             }
-            for (; d + 8 <= hd; d += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), _mm256_loadu_ps(kj + d), a0);
+            for (; d + 8 <= hd; d += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), kv_load8(kj, d, f16), a0);
             float sum = hsum8(_mm256_add_ps(a0, a1));
-            for (; d < hd; d++) sum += qi[d] * kj[d];
+            for (; d < hd; d++) sum += qi[d] * kv_load1(kj, d, f16);
             s[(size_t)i * s_stride + j] = sum;
         }
     }
 }
 
-static void attn_accum_avx2(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
-                            int n_k, int hd)
+INLINE void attn_accum_rows(float *acc, int n_q, const float *p, int p_stride, const void *v, int64_t v_stride,
+                            int n_k, int hd, const bool f16)
 {
     for (int i = 0; i < n_q; i++) {
         float *ai = acc + (size_t)i * hd;
@@ -412,11 +429,11 @@ static void attn_accum_avx2(float *acc, int n_q, const float *p, int p_stride, c
                    a3 = _mm256_loadu_ps(ai + d + 24);
             for (int j = 0; j < n_k; j++) {
                 __m256 pj = _mm256_set1_ps(pi[j]);
-                const float *vj = v + j * v_stride + d;
-                a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), a0);
-                a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), a1);
-                a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), a2);
-                a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), a3);
+                const void *vj = kv_row(v, j, v_stride, f16);
+                a0 = _mm256_fmadd_ps(pj, kv_load8(vj, d, f16), a0);
+                a1 = _mm256_fmadd_ps(pj, kv_load8(vj, d + 8, f16), a1);
+                a2 = _mm256_fmadd_ps(pj, kv_load8(vj, d + 16, f16), a2);
+                a3 = _mm256_fmadd_ps(pj, kv_load8(vj, d + 24, f16), a3);
             }
             _mm256_storeu_ps(ai + d, a0);
             _mm256_storeu_ps(ai + d + 8, a1);
@@ -424,8 +441,32 @@ static void attn_accum_avx2(float *acc, int n_q, const float *p, int p_stride, c
             _mm256_storeu_ps(ai + d + 24, a3);
         }
         for (; d < hd; d++)
-            for (int j = 0; j < n_k; j++) ai[d] += pi[j] * v[j * v_stride + d];
+            for (int j = 0; j < n_k; j++) ai[d] += pi[j] * kv_load1(kv_row(v, j, v_stride, f16), d, f16);
     }
+}
+
+static void attn_scores_avx2(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
+                             int s_stride)
+{
+    attn_scores_rows(q, n_q, k, k_stride, n_k, hd, s, s_stride, false);
+}
+
+static void attn_accum_avx2(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
+                            int n_k, int hd)
+{
+    attn_accum_rows(acc, n_q, p, p_stride, v, v_stride, n_k, hd, false);
+}
+
+static void attn_scores_f16_avx2(const float *q, int n_q, const uint16_t *k, int64_t k_stride, int n_k, int hd,
+                                 float *s, int s_stride)
+{
+    attn_scores_rows(q, n_q, k, k_stride, n_k, hd, s, s_stride, true);
+}
+
+static void attn_accum_f16_avx2(float *acc, int n_q, const float *p, int p_stride, const uint16_t *v,
+                                int64_t v_stride, int n_k, int hd)
+{
+    attn_accum_rows(acc, n_q, p, p_stride, v, v_stride, n_k, hd, true);
 }
 
 /* Four streams a quarter of the buffer apart, as read_bytes_avx512. */
@@ -462,6 +503,8 @@ void cpu_kernels_avx2(struct cpu_kernels *k)
     k->from_f16 = from_f16_avx2;
     k->attn_scores = attn_scores_avx2;
     k->attn_accum = attn_accum_avx2;
+    k->attn_scores_f16 = attn_scores_f16_avx2;
+    k->attn_accum_f16 = attn_accum_f16_avx2;
     k->exp_sum = exp_sum_avx2;
     k->swiglu = swiglu_avx2;
     k->add = add_avx2;

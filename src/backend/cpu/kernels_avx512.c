@@ -674,11 +674,31 @@ INLINE __m512 reduce16(const __m512 a[16])
     return _mm512_add_ps(_mm512_shuffle_f32x4(e0, e1, 0x88), _mm512_shuffle_f32x4(e0, e1, 0xdd));
 }
 
+/* 16 values of a key or value row at element o: f32 as stored, or f16 widened as loaded (f16 is a constant
+ * wherever this is inlined, so each tile kernel below exists once per element type). */
+INLINE __m512 kv_load(const void *row, int o, __mmask16 m, const bool f16)
+{
+    if (f16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + o));
+    return _mm512_maskz_loadu_ps(m, (const float *)row + o);
+}
+
+INLINE __m512 kv_load_full(const void *row, int o, const bool f16)
+{
+    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + o)));
+    return _mm512_loadu_ps((const float *)row + o);
+}
+
+/* Row j of a key or value tile whose rows are stride elements apart. */
+INLINE const void *kv_row(const void *base, int64_t j, int64_t stride, const bool f16)
+{
+    return (const uint8_t *)base + (size_t)(j * stride) * (f16 ? 2 : 4);
+}
+
 /* Two query vectors against up to 8 keys: each key vector is loaded once for both (16 partial vectors, lane 2j + i
  * for key j and query i after reduce16), 64 dimensions of the queries in registers at a time. Decode attention's
  * query groups (2 to 8 query heads per KV head) take this path pair by pair. */
-INLINE void scores_pair(const float *q0, const float *q1, const float *k, int64_t k_stride, int j0, int nk, int hd,
-                        float *s0, float *s1)
+INLINE void scores_pair(const float *q0, const float *q1, const void *k, int64_t k_stride, int j0, int nk, int hd,
+                        float *s0, float *s1, const bool f16)
 {
     __m512 acc[16];
     for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
@@ -694,19 +714,19 @@ INLINE void scores_pair(const float *q0, const float *q1, const float *k, int64_
         if (nk == 8 && hd - d0 >= 64) /* the common case, unrolled so acc[] stays in registers */
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++) {
-                const float *kj = k + (j0 + j) * k_stride;
+                const void *kj = kv_row(k, j0 + j, k_stride, f16);
 #pragma GCC unroll 4
                 for (int u = 0; u < 4; u++) {
-                    const __m512 kv = _mm512_loadu_ps(kj + d0 + 16 * u);
+                    const __m512 kv = kv_load_full(kj, d0 + 16 * u, f16);
                     acc[2 * j] = _mm512_fmadd_ps(a[u], kv, acc[2 * j]);
                     acc[2 * j + 1] = _mm512_fmadd_ps(b[u], kv, acc[2 * j + 1]);
                 }
             }
         else
             for (int j = 0; j < nk; j++) {
-                const float *kj = k + (j0 + j) * k_stride;
+                const void *kj = kv_row(k, j0 + j, k_stride, f16);
                 for (int u = 0; u < 4 && m[u]; u++) {
-                    const __m512 kv = _mm512_maskz_loadu_ps(m[u], kj + d0 + 16 * u);
+                    const __m512 kv = kv_load(kj, d0 + 16 * u, m[u], f16);
                     acc[2 * j] = _mm512_fmadd_ps(a[u], kv, acc[2 * j]);
                     acc[2 * j + 1] = _mm512_fmadd_ps(b[u], kv, acc[2 * j + 1]);
                 }
@@ -719,12 +739,12 @@ INLINE void scores_pair(const float *q0, const float *q1, const float *k, int64_
 
 /* Scores of one query against up to 16 keys: 16 partial vectors, one per key, then reduce16. The query stays in
  * registers (head_dim <= 128; larger heads in 128-wide pieces). */
-INLINE void attn_scores_rows(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
-                             int s_stride)
+INLINE void attn_scores_rows(const float *q, int n_q, const void *k, int64_t k_stride, int n_k, int hd, float *s,
+                             int s_stride, const bool f16)
 {
     for (; n_q >= 2; n_q -= 2, q += 2 * (size_t)hd, s += 2 * (size_t)s_stride)
         for (int j0 = 0; j0 < n_k; j0 += 8)
-            scores_pair(q, q + hd, k, k_stride, j0, n_k - j0 < 8 ? n_k - j0 : 8, hd, s, s + s_stride);
+            scores_pair(q, q + hd, k, k_stride, j0, n_k - j0 < 8 ? n_k - j0 : 8, hd, s, s + s_stride, f16);
     for (int i = 0; i < n_q; i++) {
         const float *qi = q + (size_t)i * hd;
         for (int j0 = 0; j0 < n_k; j0 += 16) {
@@ -741,15 +761,14 @@ INLINE void attn_scores_rows(const float *q, int n_q, const float *k, int64_t k_
                 }
                 if (nk == 16 && hd - d0 >= 128) /* the common case, unrolled so acc[] stays in registers */
                     for (int j = 0; j < 16; j++) {
-                        const float *kj = k + (j0 + j) * k_stride;
-                        for (int u = 0; u < 8; u++)
-                            acc[j] = _mm512_fmadd_ps(qv[u], _mm512_loadu_ps(kj + d0 + 16 * u), acc[j]);
+                        const void *kj = kv_row(k, j0 + j, k_stride, f16);
+                        for (int u = 0; u < 8; u++) acc[j] = _mm512_fmadd_ps(qv[u], kv_load_full(kj, d0 + 16 * u, f16), acc[j]);
                     }
                 else
                     for (int j = 0; j < nk; j++) {
-                        const float *kj = k + (j0 + j) * k_stride;
+                        const void *kj = kv_row(k, j0 + j, k_stride, f16);
                         for (int u = 0; u < 8 && m[u]; u++)
-                            acc[j] = _mm512_fmadd_ps(qv[u], _mm512_maskz_loadu_ps(m[u], kj + d0 + 16 * u), acc[j]);
+                            acc[j] = _mm512_fmadd_ps(qv[u], kv_load(kj, d0 + 16 * u, m[u], f16), acc[j]);
                     }
             }
             _mm512_mask_storeu_ps(s + (size_t)i * s_stride + j0, (__mmask16)((1u << nk) - 1), reduce16(acc));
@@ -757,8 +776,8 @@ INLINE void attn_scores_rows(const float *q, int n_q, const float *k, int64_t k_
     }
 }
 
-INLINE void attn_accum_rows(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
-                            int n_k, int hd)
+INLINE void attn_accum_rows(float *acc, int n_q, const float *p, int p_stride, const void *v, int64_t v_stride,
+                            int n_k, int hd, const bool f16)
 {
     /* pairs of query vectors share each value load: 2 x 8 accumulators over 128 dimensions at a time */
     for (; n_q >= 2; n_q -= 2, acc += 2 * (size_t)hd, p += 2 * (size_t)p_stride) {
@@ -773,9 +792,9 @@ INLINE void attn_accum_rows(float *acc, int n_q, const float *p, int p_stride, c
             }
             for (int j = 0; j < n_k; j++) {
                 const __m512 pa = _mm512_set1_ps(p[j]), pb = _mm512_set1_ps(p[p_stride + j]);
-                const float *vj = v + j * v_stride;
+                const void *vj = kv_row(v, j, v_stride, f16);
                 for (int u = 0; u < 8; u++) {
-                    const __m512 vv = _mm512_maskz_loadu_ps(m[u], vj + d + 16 * u);
+                    const __m512 vv = kv_load(vj, d + 16 * u, m[u], f16);
                     a[u] = _mm512_fmadd_ps(pa, vv, a[u]);
                     b[u] = _mm512_fmadd_ps(pb, vv, b[u]);
                 }
@@ -799,8 +818,8 @@ INLINE void attn_accum_rows(float *acc, int n_q, const float *p, int p_stride, c
             }
             for (int j = 0; j < n_k; j++) {
                 __m512 pj = _mm512_set1_ps(pi[j]);
-                const float *vj = v + j * v_stride;
-                for (int u = 0; u < 4; u++) a[u] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[u], vj + d + 16 * u), a[u]);
+                const void *vj = kv_row(v, j, v_stride, f16);
+                for (int u = 0; u < 4; u++) a[u] = _mm512_fmadd_ps(pj, kv_load(vj, d + 16 * u, m[u], f16), a[u]);
             }
             for (int u = 0; u < 4; u++) _mm512_mask_storeu_ps(ai + d + 16 * u, m[u], a[u]);
         }
@@ -810,13 +829,25 @@ INLINE void attn_accum_rows(float *acc, int n_q, const float *p, int p_stride, c
 static void attn_scores_avx512(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
                                int s_stride)
 {
-    attn_scores_rows(q, n_q, k, k_stride, n_k, hd, s, s_stride);
+    attn_scores_rows(q, n_q, k, k_stride, n_k, hd, s, s_stride, false);
 }
 
 static void attn_accum_avx512(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
                               int n_k, int hd)
 {
-    attn_accum_rows(acc, n_q, p, p_stride, v, v_stride, n_k, hd);
+    attn_accum_rows(acc, n_q, p, p_stride, v, v_stride, n_k, hd, false);
+}
+
+static void attn_scores_f16_avx512(const float *q, int n_q, const uint16_t *k, int64_t k_stride, int n_k, int hd,
+                                   float *s, int s_stride)
+{
+    attn_scores_rows(q, n_q, k, k_stride, n_k, hd, s, s_stride, true);
+}
+
+static void attn_accum_f16_avx512(float *acc, int n_q, const float *p, int p_stride, const uint16_t *v,
+                                  int64_t v_stride, int n_k, int hd)
+{
+    attn_accum_rows(acc, n_q, p, p_stride, v, v_stride, n_k, hd, true);
 }
 
 /* ---- prefill attention with the queries in lanes (kernels.h, struct cpu_attn_tile) ----
@@ -994,6 +1025,8 @@ void cpu_kernels_avx512(struct cpu_kernels *k)
     k->from_f16 = from_f16_avx512;
     k->attn_scores = attn_scores_avx512;
     k->attn_accum = attn_accum_avx512;
+    k->attn_scores_f16 = attn_scores_f16_avx512;
+    k->attn_accum_f16 = attn_accum_f16_avx512;
     k->exp_sum = exp_sum_avx512;
     k->attn_tile = attn_tile_avx512;
     k->gelu_tanh = gelu_tanh_avx512;

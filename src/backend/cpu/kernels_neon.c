@@ -284,26 +284,44 @@ static void add_neon(float *y, const float *a, const float *b, int64_t n)
     for (; i < n; i++) y[i] = a[i] + b[i];
 }
 
-static void attn_scores_neon(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
-                             int s_stride)
+/* 4 values of a key or value row at element o, and one value: f32 as stored, or f16 widened as loaded. */
+INLINE float32x4_t kv_load4(const void *row, int o, const bool f16)
+{
+    if (f16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)row + o)));
+    return vld1q_f32((const float *)row + o);
+}
+
+INLINE float kv_load1(const void *row, int o, const bool f16)
+{
+    return f16 ? f16_to_f32(((const uint16_t *)row)[o]) : ((const float *)row)[o];
+}
+
+INLINE const void *kv_row(const void *base, int64_t j, int64_t stride, const bool f16)
+{
+    return (const uint8_t *)base + (size_t)(j * stride) * (f16 ? 2 : 4);
+}
+
+INLINE void attn_scores_rows(const float *q, int n_q, const void *k, int64_t k_stride, int n_k, int hd, float *s,
+                             int s_stride, const bool f16)
 {
     for (int j = 0; j < n_k; j++)
         for (int i = 0; i < n_q; i++) {
-            const float *qi = q + (size_t)i * hd, *kj = k + j * k_stride;
+            const float *qi = q + (size_t)i * hd;
+            const void *kj = kv_row(k, j, k_stride, f16);
             float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0);
             int d = 0;
             for (; d + 8 <= hd; d += 8) {
-                a0 = vfmaq_f32(a0, vld1q_f32(qi + d), vld1q_f32(kj + d));
-                a1 = vfmaq_f32(a1, vld1q_f32(qi + d + 4), vld1q_f32(kj + d + 4));
+                a0 = vfmaq_f32(a0, vld1q_f32(qi + d), kv_load4(kj, d, f16));
+                a1 = vfmaq_f32(a1, vld1q_f32(qi + d + 4), kv_load4(kj, d + 4, f16));
             }
             float sum = vaddvq_f32(vaddq_f32(a0, a1));
-            for (; d < hd; d++) sum += qi[d] * kj[d];
+            for (; d < hd; d++) sum += qi[d] * kv_load1(kj, d, f16);
             s[(size_t)i * s_stride + j] = sum;
         }
 }
 
-static void attn_accum_neon(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
-                            int n_k, int hd)
+INLINE void attn_accum_rows(float *acc, int n_q, const float *p, int p_stride, const void *v, int64_t v_stride,
+                            int n_k, int hd, const bool f16)
 {
     for (int i = 0; i < n_q; i++) {
         float *ai = acc + (size_t)i * hd;
@@ -313,11 +331,11 @@ static void attn_accum_neon(float *acc, int n_q, const float *p, int p_stride, c
             float32x4_t a0 = vld1q_f32(ai + d), a1 = vld1q_f32(ai + d + 4), a2 = vld1q_f32(ai + d + 8),
                         a3 = vld1q_f32(ai + d + 12);
             for (int j = 0; j < n_k; j++) {
-                const float *vj = v + j * v_stride + d;
-                a0 = vfmaq_n_f32(a0, vld1q_f32(vj), pi[j]);
-                a1 = vfmaq_n_f32(a1, vld1q_f32(vj + 4), pi[j]);
-                a2 = vfmaq_n_f32(a2, vld1q_f32(vj + 8), pi[j]);
-                a3 = vfmaq_n_f32(a3, vld1q_f32(vj + 12), pi[j]);
+                const void *vj = kv_row(v, j, v_stride, f16);
+                a0 = vfmaq_n_f32(a0, kv_load4(vj, d, f16), pi[j]);
+                a1 = vfmaq_n_f32(a1, kv_load4(vj, d + 4, f16), pi[j]);
+                a2 = vfmaq_n_f32(a2, kv_load4(vj, d + 8, f16), pi[j]);
+                a3 = vfmaq_n_f32(a3, kv_load4(vj, d + 12, f16), pi[j]);
             }
             vst1q_f32(ai + d, a0);
             vst1q_f32(ai + d + 4, a1);
@@ -325,8 +343,32 @@ static void attn_accum_neon(float *acc, int n_q, const float *p, int p_stride, c
             vst1q_f32(ai + d + 12, a3);
         }
         for (; d < hd; d++)
-            for (int j = 0; j < n_k; j++) ai[d] += pi[j] * v[j * v_stride + d];
+            for (int j = 0; j < n_k; j++) ai[d] += pi[j] * kv_load1(kv_row(v, j, v_stride, f16), d, f16);
     }
+}
+
+static void attn_scores_neon(const float *q, int n_q, const float *k, int64_t k_stride, int n_k, int hd, float *s,
+                             int s_stride)
+{
+    attn_scores_rows(q, n_q, k, k_stride, n_k, hd, s, s_stride, false);
+}
+
+static void attn_accum_neon(float *acc, int n_q, const float *p, int p_stride, const float *v, int64_t v_stride,
+                            int n_k, int hd)
+{
+    attn_accum_rows(acc, n_q, p, p_stride, v, v_stride, n_k, hd, false);
+}
+
+static void attn_scores_f16_neon(const float *q, int n_q, const uint16_t *k, int64_t k_stride, int n_k, int hd,
+                                 float *s, int s_stride)
+{
+    attn_scores_rows(q, n_q, k, k_stride, n_k, hd, s, s_stride, true);
+}
+
+static void attn_accum_f16_neon(float *acc, int n_q, const float *p, int p_stride, const uint16_t *v,
+                                int64_t v_stride, int n_k, int hd)
+{
+    attn_accum_rows(acc, n_q, p, p_stride, v, v_stride, n_k, hd, true);
 }
 
 /* Four streams a quarter of the buffer apart, as read_bytes_avx512. */
@@ -359,6 +401,8 @@ void cpu_kernels_neon(struct cpu_kernels *k)
     k->from_f16 = from_f16_neon;
     k->attn_scores = attn_scores_neon;
     k->attn_accum = attn_accum_neon;
+    k->attn_scores_f16 = attn_scores_f16_neon;
+    k->attn_accum_f16 = attn_accum_f16_neon;
     k->exp_sum = exp_sum_neon;
     k->swiglu = swiglu_neon;
     k->add = add_neon;
