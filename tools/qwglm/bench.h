@@ -52,6 +52,8 @@ double bench_cpu_seconds(void);
  * run, so a figure is best compared with the bandwidth measured beside it. */
 struct qw_backend;
 double bench_bandwidth(const struct bench_opts *o, struct qw_backend *be);
+/* A quicker sample (at most 256 MiB, median of 3) taken between timed segments. */
+double bench_bandwidth_sample(const struct bench_opts *o, struct qw_backend *be);
 double bench_median(double *v, int n);
 double bench_loadavg(void);
 /* Prints a CPU backend's op profile, longest first: op, calls, ms, share and GFLOP/s (where the op counts FLOPs),

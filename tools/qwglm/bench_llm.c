@@ -7,8 +7,11 @@
  * Bytes per decode token: every weight a decode step reads, i.e. all layer matrices and norm vectors, the final
  * norm and the LM head (the whole embedding table when the head is tied), plus one embedding row. The KV cache
  * read by attention is reported beside it (kv_bytes_per_token, at the mean context of the decode run) but not
- * counted in decode_gbps; decode_roofline_kv_pct is the share of the roofline with it counted. Roofline: machine read bandwidth / bytes per token, the bandwidth being the mean of the
- * figure measured before the section and one measured after its runs (it moves on a shared machine).
+ * counted in decode_gbps; decode_roofline_kv_pct is the share of the roofline with it counted. Roofline: machine
+ * read bandwidth / bytes per token. On a shared machine the bandwidth moves from minute to minute (by up to 2x on
+ * a cloud VM), so it is sampled where the decode tokens are timed: before the section, after every BW_EVERY
+ * decoded tokens (the sampling itself untimed) and after the runs; the roofline is the median of those samples,
+ * reported with their range.
  * Prefill FLOPs: 2 x (layer matrix elements) per token, plus attention (4 x heads x head_dim per query-key pair,
  * causal), plus the LM head for the one row whose logits are kept. */
 #include <math.h>
@@ -67,10 +70,17 @@ static int32_t argmax(const float *x, int n)
     return best;
 }
 
+#define BW_EVERY 32
+
 struct run_result {
     double prefill_s;
     double *token_s; /* [n_gen] */
     uint32_t hash;
+    /* bandwidth samples between decode segments, appended (NULL: none taken) */
+    const struct bench_opts *o;
+    struct qw_backend *be;
+    double *bw;
+    int n_bw;
 };
 
 /* One prefill + decode run. */
@@ -87,6 +97,7 @@ static int run_once(qwglm_session *s, const int32_t *prompt, int n_prompt, int n
         if (qwglm_session_eval(s, &id, 1, logits)) return 1;
         r->token_s[i] = bench_now() - t0;
         id = argmax(logits, V);
+        if (r->bw && (i + 1) % BW_EVERY == 0) r->bw[r->n_bw++] = bench_bandwidth_sample(r->o, r->be);
     }
     r->hash = fnv1a(logits, (size_t)V * sizeof *logits);
     return 0;
@@ -148,10 +159,12 @@ static int llm_run(const struct bench_opts *o, struct bench_out *out)
     float *logits = malloc((size_t)V * sizeof *logits);
     double *prefill = malloc((size_t)o->reps * sizeof *prefill);
     double *tokens = malloc((size_t)(o->reps * N + 1) * sizeof *tokens);
-    struct run_result r = {.token_s = malloc((size_t)(N + 1) * sizeof(double))};
+    struct run_result r = {.token_s = malloc((size_t)(N + 1) * sizeof(double)), .o = o, .be = &m->be};
+    const int max_bw = o->reps * (N / BW_EVERY) + 2;
+    r.bw = malloc((size_t)max_bw * sizeof *r.bw);
     char err[QWGLM_ERR_SIZE];
     qwglm_session_params sp = {.n_ctx = P + N + 1};
-    if (!prompt || !logits || !prefill || !tokens || !r.token_s) {
+    if (!prompt || !logits || !prefill || !tokens || !r.token_s || !r.bw) {
         fprintf(stderr, "qwglm bench: out of memory\n");
         goto done;
     }
@@ -176,8 +189,11 @@ static int llm_run(const struct bench_opts *o, struct bench_out *out)
         if (rep > 0 && r.hash != hash) same_hash = false;
         hash = r.hash;
     }
-    /* the bandwidth again, now that the model has run: the roofline is the mean of this and the first figure */
-    const double bw_after = bench_bandwidth(o, &m->be), bw = 0.5 * (o->machine_gbps + bw_after);
+    /* the bandwidth again, now that the model has run; the roofline is the median of every sample */
+    r.bw[r.n_bw++] = o->machine_gbps;
+    r.bw[r.n_bw++] = bench_bandwidth(o, &m->be);
+    const int n_bw = r.n_bw;
+    const double bw = bench_median(r.bw, n_bw), bw_lo = r.bw[0], bw_hi = r.bw[n_bw - 1]; /* sorted */
     const double t_prefill = bench_median(prefill, o->reps), t_token = bench_median(tokens, o->reps * N);
     const double bytes = decode_weight_bytes(net), kd = (double)c->n_kv_heads * c->head_dim;
     const double kv_bytes = 2.0 * c->n_layers * (P + N / 2.0) * kd * (double)qw_dtype_block_bytes(net->kv_dtype);
@@ -194,9 +210,10 @@ static int llm_run(const struct bench_opts *o, struct bench_out *out)
                    t_prefill * 1e3, prefill_tok_s, flops / t_prefill / 1e9);
     if (N > 0)
         bench_line(out, "decode  %-4s cpu/%s t=%d  %5d tokens %9.2f ms/tok %6.1f tok/s  %6.1f MB/tok  %5.1f GB/s  "
-                   "roofline %.1f GB/s  %5.1f%%  (with KV %.1f MB/tok: %.1f%%)  #%08x%s",
+                   "roofline %.1f GB/s (%d samples, %.1f-%.1f)  %5.1f%%  (with KV %.1f MB/tok: %.1f%%)  #%08x%s",
                    qw_dtype_name(net->layers[0].w_up.dtype), cpu_backend_isa(&m->be), cpu_backend_threads(&m->be), N,
-                   t_token * 1e3, decode_tok_s, bytes / 1e6, gbps, bw, 100.0 * gbps / bw, kv_bytes / 1e6,
+                   t_token * 1e3, decode_tok_s, bytes / 1e6, gbps, bw, n_bw, bw_lo, bw_hi, 100.0 * gbps / bw,
+                   kv_bytes / 1e6,
                    100.0 * (bytes + kv_bytes) * decode_tok_s / 1e9 / bw, hash, same_hash ? "" : " (differs between runs!)");
     bench_str(out, "model", m->dir);
     bench_str(out, "dtype", qw_dtype_name(net->layers[0].w_up.dtype));
@@ -213,6 +230,9 @@ static int llm_run(const struct bench_opts *o, struct bench_out *out)
     bench_num(out, "decode_kv_bytes_per_token", kv_bytes);
     bench_num(out, "decode_gbps", gbps);
     bench_num(out, "decode_machine_read_gbps", bw);
+    bench_num(out, "decode_machine_read_gbps_min", bw_lo);
+    bench_num(out, "decode_machine_read_gbps_max", bw_hi);
+    bench_int(out, "decode_bandwidth_samples", n_bw);
     bench_num(out, "decode_roofline_pct", 100.0 * gbps / bw);
     bench_num(out, "decode_roofline_kv_pct", 100.0 * (bytes + kv_bytes) * decode_tok_s / 1e9 / bw);
     char h[16];
@@ -245,6 +265,7 @@ done:
     free(prefill);
     free(tokens);
     free(r.token_s);
+    free(r.bw);
     return rc;
 }
 

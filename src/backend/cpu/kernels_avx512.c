@@ -25,6 +25,7 @@
 #define PREFETCH 1024    /* decode: bytes ahead in each weight row, so new pages are requested before they are due */
 #endif
 
+
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Four horizontal sums at once: [sum a, sum b, sum c, sum d] (about half the work of four separate ones). */
@@ -388,7 +389,9 @@ INLINE void gemm_float_outer(const struct cpu_gemm *g, int64_t r0, int64_t r1, e
  * Widening bf16 weights one vector at a time (a zero-extending shuffle per 16 values) caps this product well below
  * the memory bandwidth on some cores. Instead each 512-bit load takes 32 weights and splits them into their even
  * and odd halves with a shift and a mask, as f32; the activations get the matching even / odd permutes once per 32
- * values for all the rows of a tile. Tiles of 8 rows: 16 accumulators, 8 streams. */
+ * values for all the rows of a tile. Tiles of 8 rows: 16 accumulators, 8 streams. Each load also requests the
+ * same place of the next tile (short rows) or PREFETCH bytes on (long ones): on Qwen3-0.6B's matrices (rows of
+ * 2-6 KiB) the hardware prefetchers alone left the product at 43 GB/s, 48 GB/s with the requests (AMD EPYC). */
 #define DR 8
 
 INLINE void bf16_decode_tile(const struct cpu_gemm *g, int64_t r, int64_t r1, float out[DR])
@@ -399,7 +402,8 @@ INLINE void bf16_decode_tile(const struct cpu_gemm *g, int64_t r, int64_t r1, fl
     const uint16_t *w[DR];
     for (int i = 0; i < DR; i++) w[i] = (const uint16_t *)(g->w + (size_t)min64(r + i, r1 - 1) * g->w_stride);
     const float *x = g->x;
-    const int64_t k = g->k;
+    const int64_t k = g->k, span = (int64_t)g->w_stride * DR;
+    const int64_t pf = span <= 32768 ? span : PREFETCH; /* as quant_tile's */
     __m512 ae[DR], ao[DR];
     for (int i = 0; i < DR; i++) ae[i] = ao[i] = _mm512_setzero_ps();
     int64_t c = 0;
@@ -407,6 +411,7 @@ INLINE void bf16_decode_tile(const struct cpu_gemm *g, int64_t r, int64_t r1, fl
         const __m512 x0 = _mm512_loadu_ps(x + c), x1 = _mm512_loadu_ps(x + c + 16);
         const __m512 xe = _mm512_permutex2var_ps(x0, even, x1), xo = _mm512_permutex2var_ps(x0, odd, x1);
         for (int i = 0; i < DR; i++) {
+            _mm_prefetch((const char *)(w[i] + c) + pf, _MM_HINT_T0);
             const __m512i wv = _mm512_loadu_si512((const void *)(w[i] + c));
             ae[i] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), xe, ae[i]);
             ao[i] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), xo, ao[i]);
