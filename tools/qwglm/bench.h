@@ -74,6 +74,7 @@ struct bench_section {
 };
 
 extern const struct bench_section bench_kernels; /* bench_kernels.c: --matvec */
+extern const struct bench_section bench_attention; /* bench_attention.c: --attention */
 extern const struct bench_section bench_llm;     /* bench_llm.c: -m DIR or --config FILE --random */
 extern const struct bench_section bench_vision;  /* bench_vision.c: --vision */
 extern const struct bench_section bench_tts;     /* bench_tts.c: --tts-config FILE --random, --tts-voice FILE */

@@ -15,6 +15,7 @@
 /* The sections, in the order they run. */
 static const struct bench_section *const sections[] = {
     &bench_kernels,
+    &bench_attention,
     &bench_llm,
     &bench_tts,
     &bench_asr,
@@ -24,7 +25,7 @@ static const struct bench_section *const sections[] = {
 #define BANDWIDTH_MIB 1024 /* 4x the 260 MiB last-level cache of the reference machine */
 
 static const char usage_text[] =
-    "usage: qwglm bench (-m DIR | --config FILE --random | --matvec | --tts-config FILE --random |\n"
+    "usage: qwglm bench (-m DIR | --config FILE --random | --matvec | --attention | --tts-config FILE --random |\n"
     "                    --asr-config FILE --random) [options]\n"
     "\n"
     "Measures the machine's read bandwidth, then prefill and decode speed of a model (real weights, or random ones\n"
@@ -262,7 +263,7 @@ int cmd_bench(int argc, char **argv)
     bool any = false;
     for (int s = 0; s < n_sections; s++) any |= sections[s]->wanted(&o);
     if (!any)
-        return cli_usage_error(cmd, "nothing to measure: give -m DIR, --config FILE --random, --matvec, "
+        return cli_usage_error(cmd, "nothing to measure: give -m DIR, --config FILE --random, --matvec, --attention, "
                                     "--tts-config FILE --random or --asr-config FILE --random");
 
     /* the roofline every section compares against, with the same threads and kernels */
