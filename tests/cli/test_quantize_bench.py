@@ -58,6 +58,18 @@ def test_bench():
             check(key in out, f"bench --json: no '{key}'")
         check(out.get("decode_bytes_per_token", 0) > 0 and out.get("dtype") == "q4", f"bench --json: {out}")
         check("linear q4" in out.get("profile", {}).get("decode", {}), f"bench --profile: {out.get('profile')}")
+        lo, hi = out.get("decode_machine_read_gbps_min", 0), out.get("decode_machine_read_gbps_max", 0)
+        check(out.get("decode_bandwidth_samples", 0) >= 2 and 0 < lo <= out.get("decode_machine_read_gbps", 0) <= hi,
+              f"bench --json: the sampled roofline: {out}")
+    r = run("bench", "--attention", "--attention-keys", "64", "--attention-heads", "4x2", "--reps", "1",
+            "--bandwidth-mib", "8", "--json")
+    check(r.returncode == 0, f"bench --attention: exit {r.returncode}: {r.stderr}")
+    if r.returncode == 0:
+        a = json.loads(r.stdout).get("attention", {})
+        check(a.get("keys") == 64 and a.get("heads") == 4 and a.get("us", 0) > 0 and a.get("gbps", 0) > 0,
+              f"bench --attention --json: {a}")
+    r = run("bench", "--attention-heads", "3x2")
+    check(r.returncode == 2 and "--attention-heads" in r.stderr, f"bench --attention-heads 3x2: {r.returncode}")
     r = run("bench", "--matvec", "--matvec-shape", "64x256", "--matmul-tokens", "4", "--reps", "1",
             "--bandwidth-mib", "8", "--json")
     check(r.returncode == 0, f"bench --matvec: exit {r.returncode}: {r.stderr}")
