@@ -58,6 +58,24 @@ struct attn_state {
     int n_q;
 };
 
+/* One query vector's running softmax takes n more scores s (n >= 0): the maximum *mx moves up to theirs (the sum
+ * and the value accumulator acc [hd] rescaled to it), s becomes exp(s - *mx) and its sum is added to *sum. */
+static void softmax_step(const struct cpu_kernels *kn, float *s, int n, float *mx, float *sum, float *acc, int hd)
+{
+    if (n <= 0) return;
+    float lane[16], m = *mx; /* 16 independent maxima, so that the loop vectorises */
+    for (int u = 0; u < 16; u++) lane[u] = -INFINITY;
+    for (int j = 0; j < n; j++) lane[j % 16] = s[j] > lane[j % 16] ? s[j] : lane[j % 16];
+    for (int u = 0; u < 16; u++) m = lane[u] > m ? lane[u] : m;
+    if (m > *mx) {
+        const float corr = *mx == -INFINITY ? 0.0f : expf(*mx - m);
+        *sum *= corr;
+        for (int d = 0; d < hd; d++) acc[d] *= corr;
+        *mx = m;
+    }
+    *sum += kn->exp_sum(s, n, *mx);
+}
+
 /* Keys [j0, j0 + nk) for the query vectors of st, whose row (for the causal mask) is row0 + i / group: keys
  * and values as f32 rows at kp and vp; s: score scratch. */
 static void tile_rows_update(const struct attn_job *jb, int row0, int j0, int nk, const struct attn_state *st,
@@ -74,15 +92,7 @@ static void tile_rows_update(const struct attn_job *jb, int row0, int j0, int nk
             int limit = p->q_pos0 + row0 + i / group + 1 - j0; /* keys this row may see in the tile */
             valid = limit < 0 ? 0 : limit < nk ? limit : nk;
         }
-        float m = st->mx[i];
-        for (int j = 0; j < valid; j++) m = si[j] > m ? si[j] : m;
-        if (valid > 0 && m > st->mx[i]) {
-            float corr = st->mx[i] == -INFINITY ? 0.0f : expf(st->mx[i] - m);
-            st->sum[i] *= corr;
-            for (int d = 0; d < hd; d++) st->acc[(size_t)i * hd + d] *= corr;
-            st->mx[i] = m;
-        }
-        st->sum[i] += valid > 0 ? kn->exp_sum(si, valid, st->mx[i]) : 0.0f;
+        softmax_step(kn, si, valid, &st->mx[i], &st->sum[i], st->acc + (size_t)i * hd, hd);
         for (int j = valid; j < nk; j++) si[j] = 0.0f;
     }
     kn->attn_accum(st->acc, st->n_q, s, TILE_K, vp, vs, nk, hd);
@@ -243,20 +253,8 @@ static void split_chunk(const struct attn_job *jb, const struct split_layout *l,
                 kn->attn_scores(q, group, (const float *)kp + (size_t)h * hd, ks, nk, hd, s, SPLIT_CHUNK);
         }
     }
-    for (int i = 0; i < p->n_heads; i++) {
-        float *si = l->s + (size_t)i * SPLIT_CHUNK, lane[16];
-        for (int u = 0; u < 16; u++) lane[u] = -INFINITY;
-        for (int j = 0; j < n; j++) lane[j % 16] = si[j] > lane[j % 16] ? si[j] : lane[j % 16];
-        float m = l->mx[i];
-        for (int u = 0; u < 16; u++) m = lane[u] > m ? lane[u] : m;
-        if (m > l->mx[i]) {
-            const float corr = l->mx[i] == -INFINITY ? 0.0f : expf(l->mx[i] - m);
-            l->sum[i] *= corr;
-            for (int d = 0; d < hd; d++) l->acc[(size_t)i * hd + d] *= corr;
-            l->mx[i] = m;
-        }
-        l->sum[i] += kn->exp_sum(si, n, l->mx[i]);
-    }
+    for (int i = 0; i < p->n_heads; i++)
+        softmax_step(kn, l->s + (size_t)i * SPLIT_CHUNK, n, &l->mx[i], &l->sum[i], l->acc + (size_t)i * hd, hd);
     for (int j = 0; j < n; j += SPLIT_ROWS) {
         const int nk = n - j < SPLIT_ROWS ? n - j : SPLIT_ROWS;
         int64_t vs;
